@@ -1,0 +1,54 @@
+//! The result of one lifelong run, as written to `result.json` and recorded in the store.
+
+use crate::{Metrics, ParamReport, TaskMatrix};
+use serde::{Deserialize, Serialize};
+
+/// One task of the sequence: its name and the original class labels it covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    pub name: String,
+    pub classes: Vec<String>,
+    pub train_samples: usize,
+    pub test_samples: usize,
+}
+
+/// One training epoch of one task (1-based task and epoch numbers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub task: usize,
+    pub epoch: usize,
+    pub train_loss: f64,
+    /// Training accuracy in percent over the epoch's batches.
+    pub train_acc: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+/// A file the run wrote (a checkpoint), with its content hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// What the file holds: `base`, `task3`, ...
+    pub kind: String,
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub method: String,
+    pub benchmark: String,
+    pub seed: u64,
+    pub tasks: Vec<TaskInfo>,
+    /// Test accuracy (percent) of task j after training task i.
+    pub acc_matrix: TaskMatrix,
+    /// Mean test cross-entropy of task j after training task i.
+    pub loss_matrix: TaskMatrix,
+    pub metrics: Metrics,
+    pub params: ParamReport,
+    pub curves: Vec<EpochRecord>,
+    pub artifacts: Vec<Artifact>,
+    /// The device it ran on (`cpu`, `cuda:0`).
+    pub device: String,
+    pub wall_seconds: f64,
+}
