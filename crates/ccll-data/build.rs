@@ -1,1 +1,3 @@
-fn main() { libtorch_link::emit() }
+fn main() {
+    libtorch_link::emit()
+}

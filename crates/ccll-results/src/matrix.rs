@@ -104,9 +104,15 @@ mod tests {
     #[test]
     fn validate_rejects_values_above_the_diagonal() {
         let m = TaskMatrix(vec![vec![Some(1.0), Some(2.0)]]);
-        assert_eq!(m.validate(2), Err(MatrixError::FutureTask { row: 0, col: 1 }));
+        assert_eq!(
+            m.validate(2),
+            Err(MatrixError::FutureTask { row: 0, col: 1 })
+        );
         let m = TaskMatrix(vec![vec![None, None]]);
-        assert_eq!(m.validate(2), Err(MatrixError::MissingValue { row: 0, col: 0 }));
+        assert_eq!(
+            m.validate(2),
+            Err(MatrixError::MissingValue { row: 0, col: 0 })
+        );
         let m = TaskMatrix(vec![vec![Some(1.0)]]);
         assert!(matches!(m.validate(2), Err(MatrixError::RowLength { .. })));
     }

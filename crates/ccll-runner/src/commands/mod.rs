@@ -1,0 +1,3 @@
+//! One module per `ccll` subcommand.
+
+pub mod data;
