@@ -23,16 +23,24 @@ pub struct BenchmarkConfig {
     /// Where the dataset files live; default: `--data-root`, `$CCLL_DATA`, `./data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_root: Option<PathBuf>,
-    /// Synthetic only: number of tasks.
+    /// The folder holding this dataset's files, overriding the usual folder under the data
+    /// root (e.g. `/datasets/imagenet100` with `train/` and `val/` inside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_dir: Option<PathBuf>,
+    /// Number of tasks: synthetic, and the single-dataset split benchmarks (`split_*`,
+    /// `imagenet100`, `msceleb10k`) to use a subset of the classes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<usize>,
-    /// Synthetic only: classes in each task.
+    /// Classes in each task (same benchmarks as `tasks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes_per_task: Option<usize>,
     /// Synthetic: side of the square images. Image folders: the size images are resized to.
+    /// Other datasets: resize (bilinear) to this side at load time, e.g. 32 to put MNIST next
+    /// to CIFAR-style data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_size: Option<i64>,
-    /// Synthetic only: image channels.
+    /// Synthetic: image channels. Real data: 3 repeats a grey channel, 1 converts RGB to
+    /// luma, at load time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<i64>,
     /// Synthetic only: training images per class.
@@ -58,6 +66,16 @@ pub struct BenchmarkConfig {
     /// Train-time augmentation; default: the dataset's usual one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<bool>,
+    /// Image folders only: warn about and skip undecodable images instead of failing.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skip_bad_images: bool,
+    /// `cifar100` only: label by the 20 coarse classes (superclasses) instead of the 100 fine.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub coarse_labels: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl BenchmarkConfig {
@@ -66,6 +84,7 @@ impl BenchmarkConfig {
         Self {
             name: name.to_string(),
             data_root: None,
+            dataset_dir: None,
             tasks: None,
             classes_per_task: None,
             image_size: None,
@@ -78,6 +97,8 @@ impl BenchmarkConfig {
             test_per_class_cap: None,
             validation_fraction: 0.0,
             augment: None,
+            skip_bad_images: false,
+            coarse_labels: false,
         }
     }
 }

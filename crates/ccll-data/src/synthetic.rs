@@ -1,10 +1,14 @@
 //! `synthetic`: generated, deterministic, learnable images for tests and demos. Each class has
 //! a smooth random prototype; samples are the prototype plus pixel noise and a small shift.
 
+use crate::rng::SplitMix;
 use crate::{Augmentation, Benchmark, BenchmarkConfig, DataError, Normalization, Split, TaskData};
 use tch::{Kind, Tensor};
 
-const DEFAULTS: (usize, usize, i64, i64, usize, usize) = (3, 2, 16, 1, 64, 32);
+const DEFAULTS: (usize, usize, i64, i64, usize, usize) =
+    (3, 2, DEFAULT_SIZE, DEFAULT_CHANNELS, 64, 32);
+pub(crate) const DEFAULT_SIZE: i64 = 16;
+pub(crate) const DEFAULT_CHANNELS: i64 = 1;
 
 pub(crate) fn build(cfg: &BenchmarkConfig) -> Result<Benchmark, DataError> {
     let tasks = cfg.tasks.unwrap_or(DEFAULTS.0);
@@ -97,29 +101,6 @@ fn samples(rng: &mut SplitMix, protos: &[Vec<f32>], per_class: usize, c: i64, s:
     Split {
         images: Tensor::from_slice(&images).view([n, c, s, s]),
         labels: Tensor::from_slice(&labels).to_kind(Kind::Int64),
-    }
-}
-
-/// Small deterministic generator, so the data does not depend on libtorch's global seed.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    fn normal(&mut self) -> f32 {
-        let u1 = self.uniform().max(1e-7);
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
     }
 }
 
