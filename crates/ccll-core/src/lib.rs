@@ -1,1 +1,17 @@
-//! placeholder
+//! Models and learning for CCLL: backbones, calibration modules, strategies (CCLL, its
+//! variants and the baselines), the training and evaluation loop, parameter and FLOP
+//! accounting, and safetensors checkpoints.
+
+pub mod accounting;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod nn;
+pub mod optim;
+pub mod run;
+pub mod strategy;
+pub mod train;
+
+pub use config::{BaseConfig, BaseSource, ConfigError, KeyError, RunConfig};
+pub use run::{run, RunOptions};

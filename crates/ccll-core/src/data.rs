@@ -1,0 +1,69 @@
+//! Task data on the training device, and batches drawn from it with tensor indexing (no
+//! per-sample loops): images stay `u8` on the device and are normalised batch by batch.
+
+use ccll_data::{Augmentation, Normalization, Split};
+use tch::{Device, Kind, Tensor};
+
+/// One split on the device: `u8` images `[N, C, H, W]` and `i64` labels `[N]`.
+pub struct DeviceSplit {
+    pub images: Tensor,
+    pub labels: Tensor,
+}
+
+impl DeviceSplit {
+    pub fn new(split: &Split, device: Device) -> Self {
+        Self {
+            images: split.images.to_device(device),
+            labels: split.labels.to_device(device),
+        }
+    }
+
+    pub fn len(&self) -> i64 {
+        self.labels.size()[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Batches in order, for evaluation: `(u8 images, labels)`.
+    pub fn ordered_batches(&self, batch_size: usize) -> Vec<(Tensor, Tensor)> {
+        self.images
+            .split(batch_size as i64, 0)
+            .into_iter()
+            .zip(self.labels.split(batch_size as i64, 0))
+            .collect()
+    }
+}
+
+/// A task's training and test data on the device, with how to prepare a batch.
+pub struct DeviceTask {
+    pub train: DeviceSplit,
+    pub test: DeviceSplit,
+    pub classes: i64,
+    pub normalization: Normalization,
+    pub augmentation: Augmentation,
+}
+
+impl DeviceTask {
+    /// Normalised float images of a batch, augmented when `augment`.
+    pub fn prepare(&self, images_u8: &Tensor, augment: bool) -> Tensor {
+        let x = self.normalization.apply(images_u8);
+        if augment && !self.augmentation.is_none() {
+            self.augmentation.apply(&x)
+        } else {
+            x
+        }
+    }
+
+    /// Shuffled training batches as index tensors; a last batch of one sample is dropped
+    /// (batch norm cannot train on it).
+    pub fn shuffled_batches(&self, batch_size: usize) -> Vec<Tensor> {
+        let n = self.train.len();
+        let perm = Tensor::randperm(n, (Kind::Int64, self.train.labels.device()));
+        perm.split(batch_size as i64, 0)
+            .into_iter()
+            .filter(|b| b.size()[0] >= 2)
+            .collect()
+    }
+}

@@ -1,0 +1,184 @@
+//! The calibration modules of CCLL: SCM (spatial) and CCM (channel-wise), one pair after every
+//! conv + BN of the base, one set per task.
+
+use super::{sub_path, CalibrationPoint};
+use crate::config::KeyError;
+use tch::{nn, nn::ModuleT, Tensor};
+
+/// Spatial calibration: `X + GConv3x3(X)` with `alpha` channels per group.
+/// Weight `[C, alpha, 3, 3]`, zero-initialised so a fresh module is exactly the identity.
+#[derive(Debug)]
+pub struct Scm {
+    weight: Tensor,
+    groups: i64,
+}
+
+impl Scm {
+    fn new(p: nn::Path, channels: i64, alpha: i64) -> Self {
+        Self {
+            weight: p.zeros("weight", &[channels, alpha, 3, 3]),
+            groups: channels / alpha,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x + x.conv2d(
+            &self.weight,
+            None::<Tensor>,
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            self.groups,
+        )
+    }
+}
+
+/// Channel-wise calibration: `Y * 2 sigmoid(BN(GConv1x1(GAP(Y))))` with `beta` channels per
+/// group. The BN scale starts at 0, so a fresh gate is exactly 1 (the identity); the factor 2
+/// lets the gate both damp and amplify a channel.
+#[derive(Debug)]
+pub struct Ccm {
+    weight: Tensor,
+    groups: i64,
+    bn: nn::BatchNorm,
+}
+
+impl Ccm {
+    fn new(p: nn::Path, channels: i64, beta: i64) -> Self {
+        let weight = p.sub("conv").var(
+            "weight",
+            &[channels, beta, 1, 1],
+            nn::Init::Kaiming {
+                dist: nn::init::NormalOrUniform::Uniform,
+                fan: nn::init::FanInOut::FanIn,
+                non_linearity: nn::init::NonLinearity::Linear,
+            },
+        );
+        let bn_cfg = nn::BatchNormConfig {
+            ws_init: nn::Init::Const(0.0),
+            ..Default::default()
+        };
+        Self {
+            weight,
+            groups: channels / beta,
+            bn: nn::batch_norm2d(p.sub("bn"), channels, bn_cfg),
+        }
+    }
+
+    pub fn forward(&self, y: &Tensor, train: bool) -> Tensor {
+        let s = y.mean_dim([2i64, 3].as_slice(), true, None);
+        let z = s.conv2d(
+            &self.weight,
+            None::<Tensor>,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            self.groups,
+        );
+        y * (self.bn.forward_t(&z, train).sigmoid() * 2.0)
+    }
+}
+
+/// The modules after one conv: SCM then CCM, either of which a variant may leave out.
+#[derive(Debug)]
+pub struct CalibrationLayer {
+    pub scm: Option<Scm>,
+    pub ccm: Option<Ccm>,
+}
+
+impl CalibrationLayer {
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        let y = match &self.scm {
+            Some(scm) => scm.forward(x),
+            None => x.shallow_clone(),
+        };
+        match &self.ccm {
+            Some(ccm) => ccm.forward(&y, train),
+            None => y,
+        }
+    }
+}
+
+/// Which modules and group sizes a task's calibration uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalibrationSpec {
+    pub alpha: i64,
+    pub beta: i64,
+    pub scm: bool,
+    pub ccm: bool,
+}
+
+impl CalibrationSpec {
+    /// Checks that alpha and beta divide every layer's channel count.
+    pub fn check(&self, points: &[CalibrationPoint]) -> Result<(), KeyError> {
+        for p in points {
+            for (on, key, v) in [
+                (self.scm, "method.alpha", self.alpha),
+                (self.ccm, "method.beta", self.beta),
+            ] {
+                if on && (v < 1 || p.channels % v != 0) {
+                    return Err(KeyError::new(
+                        key,
+                        format!(
+                            "{v} does not divide the {} channels of layer `{}`",
+                            p.channels, p.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Trainable parameters this spec adds after a conv with `c` channels:
+    /// (9 alpha + beta + 2) c with both modules.
+    pub fn params_per_layer(&self, c: i64) -> i64 {
+        let scm = if self.scm { 9 * self.alpha * c } else { 0 };
+        let ccm = if self.ccm { self.beta * c + 2 * c } else { 0 };
+        scm + ccm
+    }
+}
+
+/// One task's calibration modules, in the order of the backbone's calibration points.
+/// Variables: `LAYER.scm.weight`, `LAYER.ccm.conv.weight`, `LAYER.ccm.bn.*` under `root`.
+#[derive(Debug)]
+pub struct Calibration {
+    layers: Vec<CalibrationLayer>,
+}
+
+impl Calibration {
+    pub fn new(
+        root: &nn::Path,
+        points: &[CalibrationPoint],
+        spec: CalibrationSpec,
+    ) -> Result<Self, KeyError> {
+        spec.check(points)?;
+        let layers = points
+            .iter()
+            .map(|p| {
+                let at = sub_path(root, &p.name);
+                CalibrationLayer {
+                    scm: spec
+                        .scm
+                        .then(|| Scm::new(at.sub("scm"), p.channels, spec.alpha)),
+                    ccm: spec
+                        .ccm
+                        .then(|| Ccm::new(at.sub("ccm"), p.channels, spec.beta)),
+                }
+            })
+            .collect();
+        Ok(Self { layers })
+    }
+
+    pub fn layer(&self, i: usize) -> &CalibrationLayer {
+        &self.layers[i]
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}

@@ -1,0 +1,69 @@
+//! Network building blocks in the style of `tch::nn`: small structs built from a `Path`.
+//!
+//! The forward pass threads a [`Fwd`] context through every layer: whether the base is in
+//! training mode (BN batch statistics), which task's calibration modules to apply after each
+//! conv + BN, and an optional trace used to count FLOPs.
+
+mod backbone;
+mod calibration;
+mod conv_bn;
+mod convnet;
+mod resnet;
+mod task_modules;
+
+pub use backbone::{Arch, Backbone};
+pub use calibration::{Calibration, CalibrationLayer, CalibrationSpec, Ccm, Scm};
+pub use conv_bn::{ConvBn, ConvTrace};
+pub use task_modules::{count_trainable, is_buffer, TaskModules, CALIBRATION_PREFIX, HEAD_PREFIX};
+
+use std::cell::RefCell;
+use tch::nn;
+
+/// A place where calibration modules go: after the conv + BN named `name`, with `channels`
+/// output channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalibrationPoint {
+    pub name: String,
+    pub channels: i64,
+}
+
+/// How one forward pass runs.
+#[derive(Clone, Copy, Default)]
+pub struct Fwd<'a> {
+    /// Base BN layers use (and update) batch statistics; false once the base is frozen.
+    pub base_train: bool,
+    /// Calibration modules applied after every conv + BN, if any.
+    pub calibration: Option<&'a Calibration>,
+    /// Calibration BN layers use batch statistics.
+    pub calibration_train: bool,
+    /// Collects one entry per conv for FLOP counting.
+    pub trace: Option<&'a RefCell<Vec<ConvTrace>>>,
+}
+
+impl<'a> Fwd<'a> {
+    /// Training everything: base BN in batch mode, calibration (if any) too.
+    pub fn train(calibration: Option<&'a Calibration>, base_train: bool) -> Self {
+        Self {
+            base_train,
+            calibration,
+            calibration_train: true,
+            trace: None,
+        }
+    }
+
+    /// Inference with the given calibration (or none).
+    pub fn eval(calibration: Option<&'a Calibration>) -> Self {
+        Self {
+            base_train: false,
+            calibration,
+            calibration_train: false,
+            trace: None,
+        }
+    }
+}
+
+/// The sub-path for a dotted name such as `layer1.0.conv1` (tch's `Path::sub` takes one
+/// component at a time).
+pub fn sub_path<'a>(root: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
+    dotted.split('.').fold(root.clone(), |p, s| p.sub(s))
+}

@@ -1,0 +1,445 @@
+//! One lifelong run from config to result: data to the device, the base (trained here, taken
+//! from a shared base job, or pretrained elsewhere), every task in turn with an evaluation of
+//! all tasks seen so far, checkpoints, and `result.json`.
+
+use crate::accounting::param_report;
+use crate::config::{BaseSource, RunConfig};
+use crate::data::{DeviceSplit, DeviceTask};
+use crate::device::{device_name, resolve_device};
+use crate::nn::Arch;
+use crate::strategy::pretrain::Pretrainer;
+use crate::strategy::{base_file, build_strategy, method_info, Strategy, StrategyContext};
+use crate::train::{evaluate, task_seed, train_task};
+use anyhow::Context;
+use ccll_data::{data_root, load_benchmark, Benchmark};
+use ccll_results::{Artifact, EpochRecord, Metrics, RunResult, TaskInfo, TaskMatrix, WorkerEvent};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::Device;
+
+/// Seed offsets (as task numbers) for what happens before task 1.
+const INIT_SEED_TASK: usize = 10_000;
+const PRETRAIN_SEED_TASK: usize = 10_001;
+
+/// Where a run reads and writes.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Data root unless the config sets `benchmark.data_root`.
+    pub data_root: Option<PathBuf>,
+    /// Checkpoints, `config.yaml` and `result.json` go here.
+    pub out_dir: PathBuf,
+    /// A finished shared base job's directory to start from instead of training the base.
+    pub base_dir: Option<PathBuf>,
+}
+
+/// What a base job leaves beside its checkpoints (`base.json`, written last: its presence
+/// means the job finished).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseManifest {
+    pub key: String,
+    /// The directory also holds `task1.safetensors` (base trained or fine-tuned on task 1).
+    pub includes_task1: bool,
+    pub curves: Vec<EpochRecord>,
+    pub device: String,
+    pub seconds: f64,
+}
+
+pub const BASE_MANIFEST: &str = "base.json";
+pub const RESULT_FILE: &str = "result.json";
+pub const CONFIG_FILE: &str = "config.yaml";
+
+/// Content hash of everything that determines a run's base (data, architecture, task-1
+/// training settings, seed, base source), or `None` when the method does not share bases.
+/// Device and thread count are left out: a base is reused across them.
+pub fn base_key(cfg: &RunConfig) -> Option<String> {
+    if !method_info(&cfg.method.name)?.shares_base {
+        return None;
+    }
+    let t = &cfg.train;
+    let key = serde_json::json!({
+        "version": 1,
+        "benchmark": cfg.benchmark,
+        "model": cfg.model,
+        "base": cfg.base,
+        "train": {
+            "epochs": cfg.base_epochs(),
+            "batch_size": t.batch_size,
+            "optimizer": t.optimizer,
+            "lr": t.lr,
+            "momentum": t.momentum,
+            "weight_decay": t.weight_decay,
+            "schedule": t.schedule,
+            "step_size": t.step_size,
+            "gamma": t.gamma,
+            "seed": t.seed,
+        },
+    });
+    Some(hex::encode(Sha256::digest(key.to_string().as_bytes())))
+}
+
+fn configure_threads(cfg: &RunConfig) {
+    if cfg.train.threads > 0 {
+        tch::set_num_threads(cfg.train.threads as i32);
+    }
+}
+
+fn load_data(cfg: &RunConfig, opts_root: Option<&Path>) -> anyhow::Result<Benchmark> {
+    let root = data_root(cfg.benchmark.data_root.as_deref().or(opts_root));
+    Ok(load_benchmark(&cfg.benchmark, &root)?)
+}
+
+fn to_device(bench: &Benchmark, device: Device) -> Vec<DeviceTask> {
+    bench
+        .tasks
+        .iter()
+        .map(|t| DeviceTask {
+            train: DeviceSplit::new(&t.train, device),
+            test: DeviceSplit::new(&t.test, device),
+            classes: t.num_classes() as i64,
+            normalization: bench.normalization.clone(),
+            augmentation: bench.augmentation,
+        })
+        .collect()
+}
+
+fn build(cfg: &RunConfig, bench: &Benchmark, device: Device) -> anyhow::Result<Box<dyn Strategy>> {
+    tch::manual_seed(task_seed(cfg.train.seed, INIT_SEED_TASK));
+    let ctx = StrategyContext {
+        config: cfg,
+        device,
+        image_shape: bench.image_shape,
+        task_classes: bench.tasks.iter().map(|t| t.num_classes() as i64).collect(),
+    };
+    Ok(build_strategy(&ctx)?)
+}
+
+/// A run's working set: its data on the device and its strategy, built from a config. `run`
+/// drives it task by task; tests and `reevaluate` use it directly.
+pub struct Session {
+    pub config: RunConfig,
+    pub bench: Benchmark,
+    pub data: Vec<DeviceTask>,
+    pub strategy: Box<dyn Strategy>,
+    pub device: Device,
+}
+
+impl Session {
+    pub fn new(cfg: &RunConfig, data_root: Option<&Path>) -> anyhow::Result<Self> {
+        configure_threads(cfg);
+        let device = resolve_device(&cfg.train.device).map_err(anyhow::Error::msg)?;
+        let bench = load_data(cfg, data_root)?;
+        let data = to_device(&bench, device);
+        let strategy = build(cfg, &bench, device)?;
+        Ok(Self {
+            config: cfg.clone(),
+            bench,
+            data,
+            strategy,
+            device,
+        })
+    }
+
+    pub fn tasks(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Trains task `task` (0-based) for its configured number of epochs.
+    pub fn train(
+        &mut self,
+        task: usize,
+        events: &mut dyn FnMut(WorkerEvent),
+    ) -> anyhow::Result<Vec<EpochRecord>> {
+        let epochs = if task == 0 {
+            self.config.base_epochs()
+        } else {
+            self.config.train.epochs
+        };
+        Ok(train_task(
+            self.strategy.as_mut(),
+            task,
+            &self.data,
+            &self.config.train,
+            epochs,
+            events,
+        )?)
+    }
+
+    /// Accuracy and loss of tasks `0..=upto`, each with its own modules.
+    pub fn evaluate_seen(&self, upto: usize) -> (Vec<f64>, Vec<f64>) {
+        (0..=upto)
+            .map(|j| {
+                evaluate(
+                    self.strategy.as_ref(),
+                    j,
+                    &self.data[j],
+                    self.config.train.eval_batch_size,
+                )
+            })
+            .unzip()
+    }
+}
+
+/// Pretrains a backbone on `base.source` and writes `dir/base.safetensors`.
+fn pretrain(
+    cfg: &RunConfig,
+    source: &ccll_data::BenchmarkConfig,
+    target_shape: [i64; 3],
+    opts_root: Option<&Path>,
+    device: Device,
+    dir: &Path,
+    events: &mut dyn FnMut(WorkerEvent),
+) -> anyhow::Result<Vec<EpochRecord>> {
+    let root = data_root(source.data_root.as_deref().or(opts_root));
+    let bench = load_benchmark(source, &root)
+        .with_context(|| format!("loading base.source `{}`", source.name))?;
+    anyhow::ensure!(
+        bench.image_shape == target_shape,
+        "base.source `{}` has images of shape {:?} but the benchmark `{}` has {:?}; \
+         the base must see images of the same shape",
+        source.name,
+        bench.image_shape,
+        cfg.benchmark.name,
+        target_shape
+    );
+    let arch = Arch::parse(&cfg.model.arch).map_err(anyhow::Error::msg)?;
+    let width = cfg.model.width.unwrap_or(arch.default_width());
+    tch::manual_seed(task_seed(cfg.train.seed, PRETRAIN_SEED_TASK));
+    let mut p = Pretrainer::new(
+        arch,
+        width,
+        target_shape[0],
+        &source.name,
+        bench.tasks.iter().map(|t| t.num_classes() as i64).collect(),
+        device,
+    );
+    let data = to_device(&bench, device);
+    let epochs = cfg.base.epochs.unwrap_or(cfg.base_epochs());
+    let mut train_cfg = cfg.train.clone();
+    train_cfg.seed = cfg.train.seed.wrapping_add(PRETRAIN_SEED_TASK as u64);
+    let curves = train_task(&mut p, 0, &data, &train_cfg, epochs, events)?;
+    p.save(dir, 0)?;
+    Ok(curves
+        .into_iter()
+        .map(|mut r| {
+            r.task = 0; // task 0 = pretraining
+            r
+        })
+        .collect())
+}
+
+/// Trains the base that runs with this config share (see [`base_key`]) into `dir`, and
+/// writes its manifest last.
+pub fn train_base(
+    cfg: &RunConfig,
+    data_root: Option<&Path>,
+    dir: &Path,
+    events: &mut dyn FnMut(WorkerEvent),
+) -> anyhow::Result<BaseManifest> {
+    let started = Instant::now();
+    let key = base_key(cfg).ok_or_else(|| {
+        anyhow::anyhow!("method `{}` does not use a shared base", cfg.method.name)
+    })?;
+    configure_threads(cfg);
+    let device = resolve_device(&cfg.train.device).map_err(anyhow::Error::msg)?;
+    let bench = load_data(cfg, data_root)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut curves = Vec::new();
+    let mut includes_task1 = true;
+    let mut strategy = build(cfg, &bench, device)?;
+    if let BaseSource::Benchmark(source) = &cfg.base.source {
+        curves = pretrain(
+            cfg,
+            source,
+            bench.image_shape,
+            data_root,
+            device,
+            dir,
+            events,
+        )?;
+        includes_task1 = cfg.base.finetune;
+        if includes_task1 {
+            strategy.load_pretrained_base(&base_file(dir), true)?;
+        }
+    }
+    if includes_task1 {
+        let data = to_device(&bench, device);
+        events(WorkerEvent::TaskStarted {
+            task: 1,
+            tasks: data.len(),
+        });
+        curves.extend(train_task(
+            strategy.as_mut(),
+            0,
+            &data,
+            &cfg.train,
+            cfg.base_epochs(),
+            events,
+        )?);
+        strategy.save(dir, 0)?;
+    }
+    let manifest = BaseManifest {
+        key,
+        includes_task1,
+        curves,
+        device: device_name(device),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    write_json_atomic(&dir.join(BASE_MANIFEST), &manifest)?;
+    Ok(manifest)
+}
+
+/// Reads a finished base job's manifest.
+pub fn read_base_manifest(dir: &Path) -> anyhow::Result<BaseManifest> {
+    let path = dir.join(BASE_MANIFEST);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: base job not finished", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: unreadable", path.display()))
+}
+
+/// Runs every task of the benchmark and returns (and writes) the result.
+pub fn run(
+    cfg: &RunConfig,
+    opts: &RunOptions,
+    events: &mut dyn FnMut(WorkerEvent),
+) -> anyhow::Result<RunResult> {
+    let started = Instant::now();
+    let mut session = Session::new(cfg, opts.data_root.as_deref())?;
+    let device = session.device;
+    let out = &opts.out_dir;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join(CONFIG_FILE), serde_yaml::to_string(cfg)?)
+        .with_context(|| format!("writing {}", out.join(CONFIG_FILE).display()))?;
+    let n = session.tasks();
+    let image_shape = session.bench.image_shape;
+    let mut curves = Vec::new();
+    let mut artifacts = Vec::new();
+    let mut first = 0;
+    match (&opts.base_dir, &cfg.base.source) {
+        (Some(base_dir), _) => {
+            let manifest = read_base_manifest(base_dir)?;
+            anyhow::ensure!(
+                Some(&manifest.key) == base_key(cfg).as_ref(),
+                "{}: this base was trained for another configuration",
+                base_dir.display()
+            );
+            curves = manifest.curves;
+            if manifest.includes_task1 {
+                session.strategy.load(base_dir, 1)?;
+                artifacts.extend(link_into(
+                    base_dir,
+                    out,
+                    &["base.safetensors", "task1.safetensors"],
+                )?);
+                first = 1;
+            } else {
+                session
+                    .strategy
+                    .load_pretrained_base(&base_file(base_dir), false)?;
+            }
+        }
+        (None, BaseSource::Benchmark(source)) => {
+            let dir = out.join("pretrain");
+            std::fs::create_dir_all(&dir)?;
+            let root = opts.data_root.as_deref();
+            curves = pretrain(cfg, source, image_shape, root, device, &dir, events)?;
+            session
+                .strategy
+                .load_pretrained_base(&base_file(&dir), cfg.base.finetune)?;
+        }
+        (None, BaseSource::Task1) => {}
+    }
+
+    let mut acc = TaskMatrix::new();
+    let mut loss = TaskMatrix::new();
+    for t in 0..n {
+        if t >= first {
+            events(WorkerEvent::TaskStarted {
+                task: t + 1,
+                tasks: n,
+            });
+            curves.extend(session.train(t, events)?);
+            artifacts.extend(session.strategy.save(out, t)?);
+        }
+        let (a, l) = session.evaluate_seen(t);
+        events(WorkerEvent::Evaluated {
+            after_task: t + 1,
+            accuracy: a.clone(),
+            loss: l.clone(),
+        });
+        acc.push_row(&a, n);
+        loss.push_row(&l, n);
+    }
+
+    let result = RunResult {
+        method: cfg.method.name.clone(),
+        benchmark: cfg.benchmark.name.clone(),
+        seed: cfg.train.seed,
+        tasks: session
+            .bench
+            .tasks
+            .iter()
+            .map(|t| TaskInfo {
+                name: t.name.clone(),
+                classes: t.classes.clone(),
+                train_samples: t.train.len(),
+                test_samples: t.test.len(),
+            })
+            .collect(),
+        metrics: Metrics::from_matrix(&acc).context("the benchmark has no tasks")?,
+        acc_matrix: acc,
+        loss_matrix: loss,
+        params: param_report(session.strategy.as_ref()),
+        curves,
+        artifacts,
+        device: device_name(device),
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    write_json_atomic(&out.join(RESULT_FILE), &result)?;
+    Ok(result)
+}
+
+/// Evaluates a finished run again from its checkpoints: every task's accuracy and loss with
+/// its own modules, as after the last task.
+pub fn reevaluate(run_dir: &Path, data_root: Option<&Path>) -> anyhow::Result<Vec<(f64, f64)>> {
+    let cfg = RunConfig::from_file(&run_dir.join(CONFIG_FILE))?;
+    let result: RunResult = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join(RESULT_FILE))
+            .with_context(|| format!("{}: no result", run_dir.display()))?,
+    )?;
+    let mut session = Session::new(&cfg, data_root)?;
+    let tasks = result.acc_matrix.rows();
+    anyhow::ensure!(tasks > 0, "{}: the run finished no task", run_dir.display());
+    session.strategy.load(run_dir, tasks)?;
+    let (acc, loss) = session.evaluate_seen(tasks - 1);
+    Ok(acc.into_iter().zip(loss).collect())
+}
+
+/// Hard-links (or copies, across file systems) checkpoint files of a base job into a run.
+fn link_into(from: &Path, to: &Path, names: &[&str]) -> anyhow::Result<Vec<Artifact>> {
+    names
+        .iter()
+        .map(|name| {
+            let (src, dst) = (from.join(name), to.join(name));
+            let _ = std::fs::remove_file(&dst);
+            if std::fs::hard_link(&src, &dst).is_err() {
+                std::fs::copy(&src, &dst)
+                    .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+            }
+            Ok(crate::checkpoint::artifact(
+                name.trim_end_matches(".safetensors"),
+                &dst,
+            )?)
+        })
+        .collect()
+}
+
+/// Writes JSON through a temporary file and a rename, so readers never see half a file.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
