@@ -363,7 +363,7 @@ fn write_verified(
     pin: &PinnedFile,
     origin: &str,
 ) -> Result<(), DataError> {
-    let tmp = dest.with_extension("partial");
+    let tmp = dest.with_extension(format!("partial{}", std::process::id()));
     let mut h = Sha256::new();
     {
         let mut out = std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;

@@ -66,8 +66,14 @@ fn parse_idx<'a>(
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let payload: usize = shape.iter().product();
-    if bytes.len() - header != payload {
+    // Checked: the dimensions come from the file and may be garbage.
+    let payload = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .and_then(|p| p.checked_add(header))
+        .map(|p| p - header);
+    if payload != Some(bytes.len() - header) {
+        let payload = payload.unwrap_or(usize::MAX - header);
         let dims_text: Vec<String> = shape.iter().map(|d| thousands(*d as u64)).collect();
         return Err(DataError::file(
             path,

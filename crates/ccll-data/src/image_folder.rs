@@ -324,7 +324,7 @@ fn write_cache(path: &Path, split: &RawSplit) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     // Write to a temporary name and rename, so a reader never sees half a cache.
-    let tmp = path.with_extension("partial");
+    let tmp = path.with_extension(format!("partial{}", std::process::id()));
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         f.write_all(CACHE_MAGIC)?;

@@ -2,7 +2,9 @@
 //! a smooth random prototype; samples are the prototype plus pixel noise and a small shift.
 
 use crate::rng::SplitMix;
+use crate::splits::{make_task, Drawing};
 use crate::{Augmentation, Benchmark, BenchmarkConfig, DataError, Normalization, Split, TaskData};
+use crate::{DatasetId, RawDataset, RawSplit};
 use tch::{Kind, Tensor};
 
 const DEFAULTS: (usize, usize, i64, i64, usize, usize) =
@@ -31,6 +33,12 @@ pub(crate) fn build(cfg: &BenchmarkConfig) -> Result<Benchmark, DataError> {
             "image_size must be 4..=512 and channels 1..=4 (got {size} and {channels})"
         )));
     }
+    if !(0.0..1.0).contains(&cfg.validation_fraction) {
+        return Err(bad(format!(
+            "validation_fraction must be in [0, 1), got {}",
+            cfg.validation_fraction
+        )));
+    }
     if train_n == 0 || test_n == 0 {
         return Err(bad("train_per_class and test_per_class must be >= 1".into()));
     }
@@ -42,9 +50,32 @@ pub(crate) fn build(cfg: &BenchmarkConfig) -> Result<Benchmark, DataError> {
             .collect();
         let train = samples(&mut rng, &protos, train_n, channels, size);
         let test = samples(&mut rng, &protos, test_n, channels, size);
+        let class_names: Vec<String> = (0..classes).map(|k| format!("t{}c{}", t + 1, k)).collect();
+        if cfg.validation_fraction > 0.0
+            || cfg.per_class_cap.is_some()
+            || cfg.test_per_class_cap.is_some()
+        {
+            // The same holdout and caps as the real benchmarks.
+            let raw = RawDataset {
+                id: DatasetId::Mnist,
+                class_names,
+                train: raw_split(train)?,
+                test: raw_split(test)?,
+                source: "generated".into(),
+            };
+            let drawing = Drawing {
+                train_cap: cfg.per_class_cap,
+                test_cap: cfg.test_per_class_cap,
+                validation_fraction: cfg.validation_fraction,
+                seed: cfg.class_order_seed ^ t as u64,
+            };
+            let all: Vec<usize> = (0..classes).collect();
+            out.push(make_task(format!("task{}", t + 1), &raw, &all, &drawing)?);
+            continue;
+        }
         out.push(TaskData {
             name: format!("task{}", t + 1),
-            classes: (0..classes).map(|k| format!("t{}c{}", t + 1, k)).collect(),
+            classes: class_names,
             train,
             test,
             val: None,
@@ -67,6 +98,13 @@ pub(crate) fn build(cfg: &BenchmarkConfig) -> Result<Benchmark, DataError> {
             Augmentation::NONE
         },
         source: "generated".into(),
+    })
+}
+
+fn raw_split(s: Split) -> Result<RawSplit, DataError> {
+    Ok(RawSplit {
+        labels: Vec::<i64>::try_from(&s.labels)?,
+        images: s.images,
     })
 }
 
@@ -121,5 +159,20 @@ mod tests {
         assert_eq!(a.tasks[1].test.len(), 6);
         assert!(a.tasks[1].train.images.equal(&b.tasks[1].train.images));
         assert!(!a.tasks[0].train.images.equal(&a.tasks[1].train.images));
+        assert!(a.tasks[0].val.is_none());
+    }
+
+    #[test]
+    fn synthetic_supports_the_validation_holdout_and_caps() {
+        let mut cfg = BenchmarkConfig::named("synthetic");
+        cfg.train_per_class = Some(10);
+        cfg.validation_fraction = 0.2;
+        cfg.test_per_class_cap = Some(4);
+        let b = build(&cfg).unwrap();
+        let t = &b.tasks[0];
+        assert_eq!(t.val.as_ref().map(|v| v.len()), Some(4));
+        assert_eq!(t.train.len(), 16);
+        assert_eq!(t.test.len(), 8);
+        assert_eq!(t.classes, vec!["t1c0", "t1c1"]);
     }
 }

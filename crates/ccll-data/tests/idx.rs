@@ -88,6 +88,12 @@ fn truncated_files_report_sizes() {
         err.contains("truncated: 10 bytes, an idx3 ubyte header needs 16"),
         "{err}"
     );
+    // Absurd dimensions are a size mismatch, not an overflow.
+    let mut huge = vec![0, 0, 8, 3];
+    huge.extend_from_slice(&[0xff; 12]);
+    std::fs::write(&p, &huge).unwrap();
+    let err = read_idx_images(&p).unwrap_err().to_string();
+    assert!(err.contains("size mismatch: the header says [4,294,967,295 x"), "{err}");
     // Truncated inside the gzip stream.
     let z = gz(&bytes);
     std::fs::write(&p, &z[..z.len() / 2]).unwrap();
