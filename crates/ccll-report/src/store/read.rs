@@ -148,6 +148,16 @@ struct ResultHead {
     device: Option<String>,
 }
 
+#[derive(FromRow)]
+struct CurveRow {
+    task: i64,
+    epoch: i64,
+    train_loss: Option<f64>,
+    train_acc: Option<f64>,
+    lr: Option<f64>,
+    seconds: Option<f64>,
+}
+
 impl Store {
     /// Runs of the sweep named `sweep` (or of every sweep and single run), oldest first.
     pub async fn runs(&self, sweep: Option<&str>) -> Result<Vec<RunRow>, StoreError> {
@@ -299,24 +309,23 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
 
-        let curves: Vec<(i64, i64, Option<f64>, Option<f64>, Option<f64>, Option<f64>)> =
-            sqlx::query_as(
-                "SELECT task, epoch, train_loss, train_acc, lr, seconds FROM curves
+        let curves: Vec<CurveRow> = sqlx::query_as(
+            "SELECT task, epoch, train_loss, train_acc, lr, seconds FROM curves
                  WHERE run_id = ? ORDER BY seq",
-            )
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await?;
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
         let curves = curves
             .into_iter()
-            .map(|(task, epoch, loss, acc, lr, seconds)| {
+            .map(|c| {
                 Ok(EpochRecord {
-                    task: count(Some(task), "curves.task")? as usize,
-                    epoch: count(Some(epoch), "curves.epoch")? as usize,
-                    train_loss: loss.unwrap_or(f64::NAN),
-                    train_acc: acc.unwrap_or(f64::NAN),
-                    lr: lr.unwrap_or(f64::NAN),
-                    seconds: seconds.unwrap_or(f64::NAN),
+                    task: count(Some(c.task), "curves.task")? as usize,
+                    epoch: count(Some(c.epoch), "curves.epoch")? as usize,
+                    train_loss: c.train_loss.unwrap_or(f64::NAN),
+                    train_acc: c.train_acc.unwrap_or(f64::NAN),
+                    lr: c.lr.unwrap_or(f64::NAN),
+                    seconds: c.seconds.unwrap_or(f64::NAN),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

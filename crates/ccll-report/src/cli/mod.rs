@@ -1,0 +1,116 @@
+//! The `ccll-report` commands.
+
+pub mod args;
+mod list;
+mod show;
+mod text;
+
+use anyhow::Context as _;
+use args::{Cli, Command, ShowFormat};
+use ccll_report::{plot, render_sweep_report, run_query, summarize, PlotRequest, Store, SweepData};
+use std::io::Write as _;
+
+/// Failures that are the SQL's fault, reported with SQLite's own words and exit code 2.
+#[derive(Debug)]
+pub struct SqlError(pub String);
+
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let db = Store::resolve_path(cli.db.as_deref());
+    match cli.command {
+        Command::Query { sql, format } => {
+            let store = Store::open_read_only(&db).await?;
+            let out = run_query(&store, &sql)
+                .await
+                .map_err(|e| match e.sqlite_message() {
+                    Some(m) => anyhow::Error::new(SqlError(m.to_string())),
+                    None => e.into(),
+                })?;
+            print(&out.render(format))
+        }
+        Command::Plot {
+            kind,
+            sweep,
+            run,
+            x,
+            out,
+            width,
+            height,
+        } => {
+            let store = Store::open_existing(&db).await?;
+            let req = PlotRequest {
+                kind,
+                sweep,
+                run,
+                x,
+                out_dir: out,
+                size: (width, height),
+            };
+            let files = plot(&store, &req).await?;
+            print(
+                &files
+                    .iter()
+                    .map(|f| format!("{}\n", f.display()))
+                    .collect::<String>(),
+            )
+        }
+        Command::Table { sweep, format, out } => {
+            let store = Store::open_existing(&db).await?;
+            let text = summarize(&SweepData::load(&store, &sweep).await?).render(format);
+            match out {
+                Some(path) => {
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(dir)
+                            .with_context(|| format!("cannot create {}", dir.display()))?;
+                    }
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    print(&format!("{}\n", path.display()))
+                }
+                None => print(&text),
+            }
+        }
+        Command::Runs { sweep, status } => {
+            let store = Store::open_existing(&db).await?;
+            print(&list::runs(&store, sweep.as_deref(), status.map(Into::into)).await?)
+        }
+        Command::Sweeps => {
+            let store = Store::open_existing(&db).await?;
+            print(&list::sweeps(&store).await?)
+        }
+        Command::Show { run, format } => {
+            let store = Store::open_existing(&db).await?;
+            let text = match format {
+                ShowFormat::Text => show::show_text(&store, run).await?,
+                ShowFormat::Json => show::show_json(&store, run).await?,
+            };
+            print(&text)
+        }
+        Command::Report { sweep, out } => {
+            let store = Store::open_existing(&db).await?;
+            let files = render_sweep_report(&store, &sweep, &out).await?;
+            print(
+                &files
+                    .iter()
+                    .map(|f| format!("{}\n", f.display()))
+                    .collect::<String>(),
+            )
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn print(s: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}

@@ -1,0 +1,329 @@
+//! `ccll-report table`: one row per configuration group of a sweep, mean ± std over seeds.
+//!
+//! Metrics come from finished runs only; runs/finished/failed count every run of the group.
+//! The spread is the sample standard deviation; with one finished run it is shown as "–"
+//! (an empty `_std` field in CSV). Parameters per task average tasks 2..n, the tasks that add
+//! something on top of the base.
+
+use crate::stats::{human_count, mean_std};
+use crate::sweep::{short_key, value_text, Group, SweepData};
+use crate::RunStatus;
+use std::fmt::Write as _;
+
+/// Output format of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableFormat {
+    /// GitHub pipe table.
+    Md,
+    Csv,
+    /// booktabs `tabular`.
+    Latex,
+}
+
+type Stat = Option<(f64, Option<f64>)>;
+
+/// One configuration group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRow {
+    pub group: Group,
+    pub runs: usize,
+    pub finished: usize,
+    pub failed: usize,
+    pub acc: Stat,
+    pub bwt: Stat,
+    pub forgetting: Stat,
+    /// Mean calibration parameters a task adds (tasks 2..n), averaged over finished runs.
+    pub calibration_params: Option<f64>,
+    /// Mean growth per task in percent of the base (tasks 2..n).
+    pub growth_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryTable {
+    pub sweep: String,
+    /// Swept keys other than the seed: one column each.
+    pub keys: Vec<String>,
+    pub rows: Vec<SummaryRow>,
+}
+
+/// Summarises every group of the sweep.
+pub fn summarize(data: &SweepData) -> SummaryTable {
+    let keys: Vec<String> = data
+        .swept_keys()
+        .into_iter()
+        .filter(|k| !crate::sweep::is_seed_key(k))
+        .collect();
+    let rows = data
+        .groups()
+        .into_iter()
+        .map(|group| {
+            let runs: Vec<_> = group
+                .run_ids
+                .iter()
+                .filter_map(|&id| data.run(id))
+                .collect();
+            let results: Vec<_> = group
+                .run_ids
+                .iter()
+                .filter_map(|id| data.results.get(id))
+                .collect();
+            let metric = |f: fn(&ccll_results::Metrics) -> f64| {
+                mean_std(&results.iter().map(|r| f(&r.metrics)).collect::<Vec<_>>())
+            };
+            let later = |f: fn(&ccll_results::TaskParams) -> f64| {
+                let per_run: Vec<f64> = results
+                    .iter()
+                    .filter_map(|r| {
+                        let v: Vec<f64> = r
+                            .params
+                            .per_task
+                            .iter()
+                            .filter(|t| t.task > 1)
+                            .map(f)
+                            .collect();
+                        mean_std(&v).map(|(m, _)| m)
+                    })
+                    .collect();
+                mean_std(&per_run).map(|(m, _)| m)
+            };
+            SummaryRow {
+                runs: runs.len(),
+                finished: runs
+                    .iter()
+                    .filter(|r| r.status == RunStatus::Finished)
+                    .count(),
+                failed: runs
+                    .iter()
+                    .filter(|r| r.status == RunStatus::Failed)
+                    .count(),
+                acc: metric(|m| m.acc),
+                bwt: metric(|m| m.bwt),
+                forgetting: metric(|m| m.forgetting),
+                calibration_params: later(|t| t.calibration_params as f64),
+                growth_pct: later(|t| t.growth_pct),
+                group,
+            }
+        })
+        .collect();
+    SummaryTable {
+        sweep: data.name.clone(),
+        keys,
+        rows,
+    }
+}
+
+impl SummaryTable {
+    pub fn render(&self, format: TableFormat) -> String {
+        match format {
+            TableFormat::Md => self.to_markdown(),
+            TableFormat::Csv => self.to_csv(),
+            TableFormat::Latex => self.to_latex(),
+        }
+    }
+
+    /// The group cells: one per swept key, or the group label when nothing but the seed is
+    /// swept.
+    fn group_cells(&self, row: &SummaryRow) -> Vec<String> {
+        if self.keys.is_empty() {
+            return vec![row.group.label.clone()];
+        }
+        self.keys
+            .iter()
+            .map(|k| {
+                row.group
+                    .values
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| value_text(v))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    fn group_headers(&self) -> Vec<String> {
+        if self.keys.is_empty() {
+            vec!["group".to_string()]
+        } else {
+            self.keys.iter().map(|k| short_key(k).to_string()).collect()
+        }
+    }
+
+    fn text_cells(&self, row: &SummaryRow, pm: &str) -> Vec<String> {
+        let mut cells = self.group_cells(row);
+        cells.push(row.runs.to_string());
+        for s in [row.acc, row.bwt, row.forgetting] {
+            cells.push(pm_text(s, pm));
+        }
+        cells.push(row.calibration_params.map_or("–".into(), human_count));
+        cells.push(row.growth_pct.map_or("–".into(), |g| format!("{g:.2}")));
+        cells.push(row.finished.to_string());
+        cells.push(row.failed.to_string());
+        cells
+    }
+
+    const STAT_HEADERS: [&'static str; 8] = [
+        "runs",
+        "ACC (%)",
+        "BWT (pp)",
+        "forgetting (pp)",
+        "params/task",
+        "growth/task (%)",
+        "finished",
+        "failed",
+    ];
+
+    pub fn to_markdown(&self) -> String {
+        let mut header = self.group_headers();
+        header.extend(Self::STAT_HEADERS.iter().map(|s| s.to_string()));
+        let groups = self.group_headers().len();
+        let mut out = String::new();
+        let _ = writeln!(out, "| {} |", header.join(" | "));
+        let align: Vec<&str> = (0..header.len())
+            .map(|i| if i < groups { "---" } else { "---:" })
+            .collect();
+        let _ = writeln!(out, "| {} |", align.join(" | "));
+        for row in &self.rows {
+            let cells: Vec<String> = self
+                .text_cells(row, "±")
+                .into_iter()
+                .map(|c| c.replace('|', "\\|"))
+                .collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        out
+    }
+
+    pub fn to_csv(&self) -> String {
+        use crate::query::csv_field;
+        let mut header: Vec<String> = if self.keys.is_empty() {
+            vec!["group".to_string()]
+        } else {
+            self.keys.clone()
+        };
+        header.extend(
+            [
+                "runs",
+                "acc_mean",
+                "acc_std",
+                "bwt_mean",
+                "bwt_std",
+                "forgetting_mean",
+                "forgetting_std",
+                "calibration_params_per_task",
+                "growth_pct_per_task",
+                "finished",
+                "failed",
+            ]
+            .map(String::from),
+        );
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{}",
+            header
+                .iter()
+                .map(|h| csv_field(h))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let num = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
+        for row in &self.rows {
+            let mut cells = self.group_cells(row);
+            cells.push(row.runs.to_string());
+            for s in [row.acc, row.bwt, row.forgetting] {
+                cells.push(num(s.map(|(m, _)| m)));
+                cells.push(num(s.and_then(|(_, sd)| sd)));
+            }
+            cells.push(num(row.calibration_params));
+            cells.push(num(row.growth_pct));
+            cells.push(row.finished.to_string());
+            cells.push(row.failed.to_string());
+            let _ = writeln!(
+                out,
+                "{}",
+                cells
+                    .iter()
+                    .map(|c| csv_field(c))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
+        out
+    }
+
+    pub fn to_latex(&self) -> String {
+        let groups = self.group_headers();
+        let cols = format!(
+            "{}{}",
+            "l".repeat(groups.len()),
+            "r".repeat(Self::STAT_HEADERS.len())
+        );
+        let mut header: Vec<String> = groups.iter().map(|h| latex_escape(h)).collect();
+        header.extend(Self::STAT_HEADERS.iter().map(|s| latex_escape(s)));
+        let mut out = String::new();
+        let _ = writeln!(out, "% ccll-report table --sweep {}", self.sweep);
+        let _ = writeln!(out, "\\begin{{tabular}}{{{cols}}}");
+        let _ = writeln!(out, "\\toprule");
+        let _ = writeln!(out, "{} \\\\", header.join(" & "));
+        let _ = writeln!(out, "\\midrule");
+        for row in &self.rows {
+            let cells: Vec<String> = self
+                .text_cells(row, "\u{0}")
+                .iter()
+                // Escape first, then put the math-mode ± in place of its marker.
+                .map(|c| {
+                    latex_escape(c)
+                        .replace('\u{0}', "$\\pm$")
+                        .replace('–', "--")
+                })
+                .collect();
+            let _ = writeln!(out, "{} \\\\", cells.join(" & "));
+        }
+        let _ = writeln!(out, "\\bottomrule");
+        let _ = writeln!(out, "\\end{{tabular}}");
+        out
+    }
+}
+
+/// "85.20 ± 0.31", "85.20 ± –" for a single run, "–" for none.
+fn pm_text(s: Stat, pm: &str) -> String {
+    match s {
+        None => "–".to_string(),
+        Some((m, Some(sd))) => format!("{m:.2} {pm} {sd:.2}"),
+        Some((m, None)) => format!("{m:.2} {pm} –"),
+    }
+}
+
+fn latex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\textbackslash{}"),
+            '&' | '%' | '$' | '#' | '_' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '~' => out.push_str("\\textasciitilde{}"),
+            '^' => out.push_str("\\textasciicircum{}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plus_minus_cells() {
+        assert_eq!(pm_text(Some((85.0, Some(0.3149))), "±"), "85.00 ± 0.31");
+        assert_eq!(pm_text(Some((85.0, None)), "±"), "85.00 ± –");
+        assert_eq!(pm_text(None, "±"), "–");
+    }
+
+    #[test]
+    fn latex_specials_are_escaped() {
+        assert_eq!(latex_escape("a_b & 5%"), "a\\_b \\& 5\\%");
+    }
+}
