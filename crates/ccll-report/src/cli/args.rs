@@ -21,7 +21,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Draw a chart as PNG and SVG.
+    /// Draw a chart as PNG and SVG
     ///
     /// Examples:
     ///   ccll-report plot param-growth --sweep variants

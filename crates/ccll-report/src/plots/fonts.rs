@@ -31,36 +31,42 @@ pub fn ensure_fonts() -> Result<(), ReportError> {
 }
 
 fn load() -> Result<(), String> {
-    let regular = match std::env::var_os(FONT_ENV).filter(|v| !v.is_empty()) {
-        Some(p) => {
-            let p = PathBuf::from(p);
-            if !p.is_file() {
-                return Err(format!(
-                    "{FONT_ENV}={} is not a file; point it at a .ttf font",
-                    p.display()
-                ));
-            }
-            p
-        }
-        None => first_existing(REGULAR).ok_or_else(|| {
-            format!(
-                "no font for the charts: DejaVu Sans was not found in {}. Install it with \
-                 `apt-get install fonts-dejavu-core`, or set {FONT_ENV} to a .ttf file",
-                REGULAR.join(", ")
-            )
-        })?,
-    };
+    let chosen = std::env::var_os(FONT_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let (regular, bold) = find(chosen, REGULAR, BOLD)?;
     register(&regular, FontStyle::Normal)?;
     // The bold face is optional: plotters falls back to the regular one.
-    let bold = if std::env::var_os(FONT_ENV).is_some_and(|v| !v.is_empty()) {
-        None
-    } else {
-        first_existing(BOLD)
-    };
     if let Some(bold) = bold {
         register(&bold, FontStyle::Bold)?;
     }
     Ok(())
+}
+
+/// The regular and bold font files: `chosen` (from `CCLL_FONT`, used for both faces) or the
+/// first of the candidates that exists.
+fn find(
+    chosen: Option<PathBuf>,
+    regular: &[&str],
+    bold: &[&str],
+) -> Result<(PathBuf, Option<PathBuf>), String> {
+    if let Some(p) = chosen {
+        if !p.is_file() {
+            return Err(format!(
+                "{FONT_ENV}={} is not a file; point it at a .ttf font",
+                p.display()
+            ));
+        }
+        return Ok((p, None));
+    }
+    let found = first_existing(regular).ok_or_else(|| {
+        format!(
+            "no font for the charts: DejaVu Sans was not found in {}. Install it with \
+             `apt-get install fonts-dejavu-core`, or set {FONT_ENV} to a .ttf file",
+            regular.join(", ")
+        )
+    })?;
+    Ok((found, first_existing(bold)))
 }
 
 fn first_existing(candidates: &[&str]) -> Option<PathBuf> {
@@ -74,4 +80,29 @@ fn register(path: &Path, style: FontStyle) -> Result<(), String> {
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
     register_font("sans-serif", style, bytes)
         .map_err(|_| format!("{} is not a TrueType/OpenType font", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_font_says_what_to_install() {
+        let err = find(None, &["/nonexistent/DejaVuSans.ttf"], &[]).unwrap_err();
+        assert!(err.contains("apt-get install fonts-dejavu-core"), "{err}");
+        assert!(err.contains(FONT_ENV), "{err}");
+        let err = find(Some(PathBuf::from("/nonexistent/x.ttf")), REGULAR, BOLD).unwrap_err();
+        assert!(err.contains("/nonexistent/x.ttf"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_font_is_refused() {
+        let dir = std::env::temp_dir().join(format!("ccll-font-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bogus = dir.join("bogus.ttf");
+        std::fs::write(&bogus, b"not a font").unwrap();
+        let err = register(&bogus, FontStyle::Normal).unwrap_err();
+        assert!(err.contains("not a TrueType"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -39,7 +39,8 @@ pub enum StoreError {
     #[error("no run with id {0} in the store (list them with `ccll-report runs`)")]
     UnknownRun(i64),
 
-    #[error("no sweep named '{0}' in the store (list them with `ccll-report sweeps`)")]
+    /// A sweep name (quoted in the message), or "with id N" for an unknown sweep id.
+    #[error("no sweep {} in the store (list them with `ccll-report sweeps`)", sweep_ref(.0))]
     UnknownSweep(String),
 
     #[error("run {run_id} has no result: its status is {status}")]
@@ -66,5 +67,13 @@ impl StoreError {
             StoreError::Sql(sqlx::Error::Database(e)) => Some(e.message()),
             _ => None,
         }
+    }
+}
+
+fn sweep_ref(s: &str) -> String {
+    if s.starts_with("with id ") {
+        s.to_string()
+    } else {
+        format!("named '{s}'")
     }
 }

@@ -35,6 +35,15 @@ impl Store {
     /// then returns that run's id and changes nothing, so a resumed sweep can re-register all
     /// of its runs.
     pub async fn register_run(&self, run: &NewRun) -> Result<i64, StoreError> {
+        if let Some(sweep_id) = run.sweep_id {
+            let known: Option<i64> = sqlx::query_scalar("SELECT id FROM sweeps WHERE id = ?")
+                .bind(sweep_id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if known.is_none() {
+                return Err(StoreError::UnknownSweep(format!("with id {sweep_id}")));
+            }
+        }
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO runs (sweep_id, name, config, config_hash, group_key, swept, method,
                                benchmark, arch, alpha, beta, seed, base_source, git_commit,
