@@ -168,22 +168,31 @@ impl QueryOutput {
         out
     }
 
-    /// An array of objects keyed by column name, in column order.
+    /// An array of objects keyed by column name, one object per line, keys in column order
+    /// (written by hand: a JSON map would sort them).
     pub fn to_json(&self) -> String {
-        let rows: Vec<serde_json::Value> = self
+        let keys: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| serde_json::Value::from(c.as_str()).to_string())
+            .collect();
+        let objects: Vec<String> = self
             .rows
             .iter()
             .map(|row| {
-                let mut object = serde_json::Map::new();
-                for (c, v) in self.columns.iter().zip(row) {
-                    object.insert(c.clone(), v.to_json());
-                }
-                serde_json::Value::Object(object)
+                let fields: Vec<String> = keys
+                    .iter()
+                    .zip(row)
+                    .map(|(k, v)| format!("{k}: {}", v.to_json()))
+                    .collect();
+                format!("  {{{}}}", fields.join(", "))
             })
             .collect();
-        let mut s = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_string());
-        s.push('\n');
-        s
+        if objects.is_empty() {
+            "[]\n".to_string()
+        } else {
+            format!("[\n{}\n]\n", objects.join(",\n"))
+        }
     }
 }
 
@@ -228,8 +237,13 @@ mod tests {
     }
 
     #[test]
-    fn json_keeps_types() {
-        let v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+    fn json_keeps_types_and_column_order() {
+        let text = sample().to_json();
+        assert!(
+            text.contains("{\"id\": 1, \"name\": \"a, \\\"b\\\"\", \"acc\": 91.5"),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v[0]["id"], 1);
         assert_eq!(v[0]["acc"], 91.5);
         assert_eq!(v[0]["blob"], "dead");

@@ -410,7 +410,10 @@ async fn unknown_sweeps_are_named_in_the_error() {
     let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
     let err = store.runs(Some("nope")).await.unwrap_err();
     assert!(err.to_string().contains("'nope'") && err.to_string().contains("ccll-report sweeps"));
-    let err = store.register_run(&new_run(Some(77), "ccll", 1, 1)).await.unwrap_err();
+    let err = store
+        .register_run(&new_run(Some(77), "ccll", 1, 1))
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "no sweep with id 77 in the store (list them with `ccll-report sweeps`)"
