@@ -260,3 +260,45 @@ fn alpha_that_does_not_divide_a_layer_is_rejected_with_the_layer_named() {
         "method.alpha: 3 does not divide the 8 channels of layer `conv1`"
     );
 }
+
+#[test]
+fn a_diverging_loss_stops_the_run_with_a_clear_error() {
+    let _rng = exclusive();
+    let mut cfg = config("ccll");
+    cfg.train.lr = 1e30;
+    cfg.train.momentum = 0.0;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        data_root: None,
+        out_dir: dir.path().to_path_buf(),
+        base_dir: None,
+    };
+    let err = run(&cfg, &opts, &mut |_| {}).unwrap_err().to_string();
+    assert!(
+        err.starts_with("training diverged: the loss became"),
+        "{err}"
+    );
+    assert!(err.contains("lower train.lr"), "{err}");
+    assert!(!dir.path().join("result.json").exists());
+}
+
+#[test]
+fn unknown_method_and_option_are_rejected_with_their_line() {
+    let yaml =
+        "benchmark: {name: synthetic}\nmodel: {arch: convnet}\nmethod:\n  name: ccll\n  lamda: 3\n";
+    let e = RunConfig::from_yaml(yaml, "r.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("r.yaml:5: method.lamda: unknown option for method `ccll`"),
+        "{e}"
+    );
+    let yaml = "benchmark: {name: synthetic}\nmodel: {arch: convnet}\nmethod: {name: cclll}\n";
+    let e = RunConfig::from_yaml(yaml, "r.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("r.yaml:3: method.name: unknown method `cclll`; known: ccll,"),
+        "{e}"
+    );
+}
