@@ -98,7 +98,7 @@ pub fn load_benchmark(cfg: &BenchmarkConfig, data_root: &Path) -> Result<Benchma
             Some(dir) => image_folder::list_classes(dir)?.len(),
             None => known_class_count(ds, cfg.coarse_labels),
         };
-        let pool = part.pool.unwrap_or(available);
+        let pool = part.pool.unwrap_or(available).min(available);
         let overridden = cfg.tasks.is_some() || cfg.classes_per_task.is_some();
         let (n_tasks, per_task) = if part.per_task == 0 {
             (1, pool)
@@ -122,13 +122,13 @@ pub fn load_benchmark(cfg: &BenchmarkConfig, data_root: &Path) -> Result<Benchma
                 ));
             }
         }
-        if needed > pool.min(available) {
+        if needed > pool {
             return Err(DataError::config(
                 spec.name,
                 format!(
                     "needs {needed} classes ({n_tasks} tasks x {per_task}) but {} has {}",
                     ds.display_name(),
-                    pool.min(available)
+                    pool
                 ),
             ));
         }

