@@ -254,3 +254,31 @@ fn config_keys_deserialize_and_unknown_ones_are_rejected() {
         "{json}"
     );
 }
+
+#[test]
+fn info_describes_tasks_counts_shape_and_source() {
+    let root = root();
+    let mut cfg = BenchmarkConfig::named("split_mnist");
+    cfg.validation_fraction = 0.1;
+    let info = ccll_data::info::describe(&cfg, root.path()).unwrap();
+    assert_eq!(info.image_shape, [1, 28, 28]);
+    assert_eq!(info.tasks.len(), 5);
+    assert_eq!(info.tasks[0].classes, vec!["0", "1"]);
+    assert_eq!(
+        (info.tasks[0].train, info.tasks[0].test, info.tasks[0].val),
+        (36, 10, Some(4))
+    );
+    assert!(info.source.contains("mnist"));
+    let text = info.to_text();
+    assert!(
+        text.starts_with("benchmark split_mnist: 5 task(s), images 1 x 28 x 28"),
+        "{text}"
+    );
+    assert!(
+        text.contains("task1          36       10        4  0, 1"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::to_value(&info).unwrap();
+    assert_eq!(json["tasks"][4]["classes"][1], "9");
+    assert_eq!(json["augmentation"]["crop_padding"], 0);
+}
