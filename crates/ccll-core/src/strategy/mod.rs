@@ -4,7 +4,14 @@
 //! Adding a method is one file here plus one line in [`build_strategy`].
 
 mod calibrated;
+pub mod ewc;
+pub mod finetune;
+pub mod joint;
+pub mod lwf;
+pub mod pnn;
 pub mod pretrain;
+pub mod separate;
+mod trunk;
 
 pub use calibrated::{base_file, Calibrated, Variant};
 
@@ -127,7 +134,16 @@ pub struct MethodInfo {
 
 /// Every method, in the order `--help` and errors list them.
 pub fn methods() -> Vec<MethodInfo> {
-    calibrated::METHODS.to_vec()
+    let mut all = calibrated::METHODS.to_vec();
+    all.extend([
+        finetune::INFO,
+        joint::INFO,
+        separate::INFO,
+        ewc::INFO,
+        lwf::INFO,
+        pnn::INFO,
+    ]);
+    all
 }
 
 pub fn method_info(name: &str) -> Option<MethodInfo> {
@@ -141,7 +157,15 @@ pub fn build_strategy(ctx: &StrategyContext) -> Result<Box<dyn Strategy>, KeyErr
     if let Some(variant) = Variant::parse(name) {
         return Ok(Box::new(Calibrated::new(ctx, variant)?));
     }
-    Err(unknown_method(name))
+    Ok(match name {
+        "finetune" => Box::new(finetune::Finetune::new(ctx)?),
+        "joint" => Box::new(joint::Joint::new(ctx)?),
+        "separate" => Box::new(separate::Separate::new(ctx)?),
+        "ewc" => Box::new(ewc::Ewc::new(ctx)?),
+        "lwf" => Box::new(lwf::Lwf::new(ctx)?),
+        "pnn" => Box::new(pnn::Pnn::new(ctx)?),
+        _ => return Err(unknown_method(name)),
+    })
 }
 
 /// Checks the `method` section without building anything: a known name, and only the option
@@ -161,6 +185,11 @@ pub fn check_method(cfg: &RunConfig) -> Result<(), KeyError> {
                 format!("unknown option for method `{}`; {hint}", m.name),
             ));
         }
+    }
+    match info.name {
+        "ewc" => ewc::EwcOptions::from_config(m).map(|_| ())?,
+        "lwf" => lwf::LwfOptions::from_config(m).map(|_| ())?,
+        _ => {}
     }
     Ok(())
 }

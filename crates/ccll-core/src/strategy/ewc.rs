@@ -1,0 +1,363 @@
+//! `ewc`: Elastic Weight Consolidation (Kirkpatrick et al., PNAS 2017). The `finetune` model
+//! (one trunk, a head per task, old heads frozen) with a quadratic penalty that holds the trunk
+//! parameters near their values after earlier tasks, weighted by a diagonal Fisher matrix:
+//!
+//! `loss = CE + lambda/2 * sum_k sum_i F_k,i (theta_i - theta*_k,i)^2`
+//!
+//! over the trunk parameters (conv weights, BN affine parameters; not the heads, not the BN
+//! running statistics, which keep moving as in `finetune`).
+//!
+//! The Fisher of task k is the diagonal empirical Fisher: the mean over `fisher_samples`
+//! training samples of the task (drawn at random, without augmentation, BN in eval mode as at
+//! test time) of the squared gradient of the log-likelihood of the true label. With
+//! `fisher_batch: 1` (default) every sample gets its own backward pass: the exact per-sample
+//! Fisher. With `fisher_batch: B > 1` the squared gradient of each batch's mean loss, times B,
+//! stands in for the sum of the B per-sample squares (FACIL's approximation; cheaper, and
+//! equal in expectation when the mean gradient is 0, i.e. at a minimum).
+//!
+//! The sum over earlier tasks is kept in closed form in two tensors per parameter, whatever
+//! the number of tasks: `sum_k F_k (theta - theta*_k)^2 = A (theta - mu)^2 + c` with
+//! `A = sum_k F_k`, `mu = sum_k F_k theta*_k / A` and a constant `c` (which only changes the
+//! reported loss, kept so that the loss is the one written above). Adding task k:
+//! `A' = A + F`, `mu' = (A mu + F theta*) / A'`, `c' = c + sum A F / A' (mu - theta*)^2`.
+//!
+//! Online EWC (`online: true`, Schwarz et al., ICML 2018): one penalty around the latest
+//! parameters with the decayed running Fisher, `A' = gamma A + F`, `mu' = theta*`, `c = 0`.
+//!
+//! Options: `lambda` (default 5000, FACIL's default for split CIFAR-100 with this Fisher
+//! normalisation, a mean over samples), `online` (default false), `gamma` (online only,
+//! default 1), `fisher_samples` (default 1024; 0 = every training sample of the task),
+//! `fisher_batch` (default 1 = exact per-sample Fisher).
+//!
+//! Checkpoints: as `finetune`, plus `ewc_after_task{t}.safetensors` with `A`, `mu` and `c`
+//! after task t, so a reloaded run can go on with the next task.
+
+use super::trunk::Trunk;
+use super::{
+    option_bool, option_f64, MethodInfo, ParamCounts, StepOutput, Strategy, StrategyContext,
+};
+use crate::checkpoint::{artifact, read_tensors, save_tensors};
+use crate::config::{KeyError, MethodConfig};
+use crate::data::DeviceTask;
+use crate::optim::{LrGroup, ParamGroup};
+use ccll_results::{Artifact, Flops};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::{Kind, Tensor};
+
+pub const INFO: MethodInfo = MethodInfo {
+    name: "ewc",
+    uses_alpha: false,
+    uses_beta: false,
+    options: &[
+        "lambda",
+        "online",
+        "gamma",
+        "fisher_samples",
+        "fisher_batch",
+    ],
+    shares_base: false,
+    about: "baseline: finetune with a diagonal-Fisher penalty on the trunk (Kirkpatrick et al.)",
+};
+
+/// Options of `ewc`, with their defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EwcOptions {
+    pub lambda: f64,
+    pub online: bool,
+    pub gamma: f64,
+    /// 0 = all training samples of the task.
+    pub fisher_samples: usize,
+    pub fisher_batch: usize,
+}
+
+impl Default for EwcOptions {
+    fn default() -> Self {
+        Self {
+            lambda: 5000.0,
+            online: false,
+            gamma: 1.0,
+            fisher_samples: 1024,
+            fisher_batch: 1,
+        }
+    }
+}
+
+/// A non-negative whole number option.
+fn option_count(m: &MethodConfig, key: &str, default: usize) -> Result<usize, KeyError> {
+    let v = option_f64(m, key, default as f64)?;
+    if v >= 0.0 && v.fract() == 0.0 && v <= 1e12 {
+        Ok(v as usize)
+    } else {
+        Err(KeyError::new(
+            format!("method.{key}"),
+            format!("must be a whole number >= 0, got {v}"),
+        ))
+    }
+}
+
+impl EwcOptions {
+    pub fn from_config(m: &MethodConfig) -> Result<Self, KeyError> {
+        let d = Self::default();
+        let o = Self {
+            lambda: option_f64(m, "lambda", d.lambda)?,
+            online: option_bool(m, "online", d.online)?,
+            gamma: option_f64(m, "gamma", d.gamma)?,
+            fisher_samples: option_count(m, "fisher_samples", d.fisher_samples)?,
+            fisher_batch: option_count(m, "fisher_batch", d.fisher_batch)?,
+        };
+        if !(o.lambda.is_finite() && o.lambda >= 0.0) {
+            return Err(KeyError::new(
+                "method.lambda",
+                format!("must be a number >= 0, got {}", o.lambda),
+            ));
+        }
+        if !(o.gamma.is_finite() && (0.0..=1.0).contains(&o.gamma)) {
+            return Err(KeyError::new(
+                "method.gamma",
+                format!("must be in [0, 1], got {}", o.gamma),
+            ));
+        }
+        if !o.online && o.gamma != 1.0 {
+            return Err(KeyError::new(
+                "method.gamma",
+                "decays the Fisher of online EWC only; set online: true or drop gamma",
+            ));
+        }
+        if o.fisher_batch == 0 {
+            return Err(KeyError::new("method.fisher_batch", "must be at least 1"));
+        }
+        Ok(o)
+    }
+}
+
+/// The consolidated penalty: `A (theta - mu)^2 + c` per trunk parameter.
+struct Consolidated {
+    /// Per parameter name: (A, mu).
+    terms: BTreeMap<String, (Tensor, Tensor)>,
+    constant: f64,
+}
+
+pub struct Ewc {
+    trunk: Trunk,
+    opts: EwcOptions,
+    /// Trunk parameters by name (BN statistics excluded).
+    params: Vec<(String, Tensor)>,
+    penalty: Option<Consolidated>,
+}
+
+impl Ewc {
+    pub fn new(ctx: &StrategyContext) -> Result<Self, KeyError> {
+        let opts = EwcOptions::from_config(&ctx.config.method)?;
+        let trunk = Trunk::new(ctx, INFO.name, false)?;
+        let params = trunk.net.named_parameters();
+        Ok(Self {
+            trunk,
+            opts,
+            params,
+            penalty: None,
+        })
+    }
+
+    /// `sum A (theta - mu)^2 + c` (without lambda/2), a scalar on the device.
+    fn penalty(&self) -> Option<Tensor> {
+        let p = self.penalty.as_ref()?;
+        let mut sum: Option<Tensor> = None;
+        for (name, theta) in &self.params {
+            if let Some((a, mu)) = p.terms.get(name) {
+                let term = (a * (theta - mu).square()).sum(Kind::Float);
+                sum = Some(match sum {
+                    Some(s) => s + term,
+                    None => term,
+                });
+            }
+        }
+        sum.map(|s| s + p.constant)
+    }
+
+    /// Diagonal empirical Fisher of `task` over the trunk parameters.
+    fn fisher(&self, task: usize, data: &DeviceTask) -> anyhow::Result<Vec<Tensor>> {
+        let n = data.train.len();
+        anyhow::ensure!(
+            n > 0,
+            "task {}: no training samples for the Fisher",
+            task + 1
+        );
+        let m = match self.opts.fisher_samples {
+            0 => n,
+            k => n.min(k as i64),
+        };
+        let device = data.train.labels.device();
+        let chosen = Tensor::randperm(n, (Kind::Int64, device)).narrow(0, 0, m);
+        let inputs: Vec<Tensor> = self.params.iter().map(|(_, t)| t.shallow_clone()).collect();
+        let mut fisher: Vec<Tensor> = inputs.iter().map(|t| t.zeros_like()).collect();
+        for idx in chosen.split(self.opts.fisher_batch as i64, 0) {
+            let b = idx.size()[0];
+            let x = data.prepare(&data.train.images.index_select(0, &idx), false);
+            let y = data.train.labels.index_select(0, &idx);
+            let loss = self
+                .trunk
+                .logits(&x, task, false)
+                .cross_entropy_for_logits(&y);
+            let grads = Tensor::f_run_backward(&[loss], &inputs, false, false)?;
+            tch::no_grad(|| {
+                for (f, g) in fisher.iter_mut().zip(&grads) {
+                    *f += g.square() * b as f64;
+                }
+            });
+        }
+        Ok(fisher.into_iter().map(|f| f / m as f64).collect())
+    }
+
+    /// Folds the Fisher of the task just trained into the penalty.
+    fn consolidate(&mut self, fisher: Vec<Tensor>) -> anyhow::Result<()> {
+        let mut penalty = self.penalty.take().unwrap_or(Consolidated {
+            terms: BTreeMap::new(),
+            constant: 0.0,
+        });
+        tch::no_grad(|| -> anyhow::Result<()> {
+            let mut added = 0.0;
+            for ((name, theta), f) in self.params.iter().zip(fisher) {
+                let star = theta.detach().copy();
+                let (a, mu) = match penalty.terms.remove(name) {
+                    None => (f, star),
+                    Some((a, _)) if self.opts.online => (a * self.opts.gamma + f, star),
+                    Some((a, mu)) => {
+                        let a2 = &a + &f;
+                        let safe = a2.clamp_min(f32::MIN_POSITIVE as f64);
+                        let mu2 = (&a * &mu + &f * &star) / &safe;
+                        let mu2 = mu2.where_self(&a2.gt(0.0), &star);
+                        added += (&a * &f / &safe * (&mu - &star).square())
+                            .sum(Kind::Double)
+                            .f_double_value(&[])?;
+                        (a2, mu2)
+                    }
+                };
+                penalty.terms.insert(name.clone(), (a, mu));
+            }
+            penalty.constant = if self.opts.online {
+                0.0
+            } else {
+                penalty.constant + added
+            };
+            Ok(())
+        })?;
+        self.penalty = Some(penalty);
+        Ok(())
+    }
+
+    fn penalty_file(dir: &Path, task: usize) -> PathBuf {
+        dir.join(format!("ewc_after_task{}.safetensors", task + 1))
+    }
+}
+
+impl Strategy for Ewc {
+    fn name(&self) -> &str {
+        INFO.name
+    }
+
+    fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
+        self.trunk.add_head(task)?;
+        self.trunk.net.vs.unfreeze();
+        Ok(())
+    }
+
+    fn trainable(&self) -> Vec<ParamGroup> {
+        match self.trunk.heads.len().checked_sub(1) {
+            Some(task) => vec![ParamGroup::new(self.trunk.tensors([task]), LrGroup::Base)],
+            None => Vec::new(),
+        }
+    }
+
+    fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {
+        self.trunk.logits(x, task, train)
+    }
+
+    /// Cross-entropy plus `lambda/2` times the penalty.
+    fn training_step(&mut self, x: &Tensor, labels: &Tensor, task: usize) -> StepOutput {
+        let logits = self.forward(x, task, true);
+        let ce = logits.cross_entropy_for_logits(labels);
+        let loss = match self.penalty() {
+            Some(p) if self.opts.lambda > 0.0 => ce + p * (self.opts.lambda / 2.0),
+            _ => ce,
+        };
+        StepOutput { loss, logits }
+    }
+
+    fn end_task(&mut self, task: usize, data: &DeviceTask) -> anyhow::Result<()> {
+        self.trunk.heads[task].vs.freeze();
+        let fisher = self.fisher(task, data)?;
+        self.consolidate(fisher)
+    }
+
+    fn param_counts(&self) -> ParamCounts {
+        self.trunk.param_counts()
+    }
+
+    /// The model, plus `ewc.importance.NAME` (A) and `ewc.anchor.NAME` (mu) once a task is
+    /// consolidated.
+    fn state(&self) -> BTreeMap<String, Tensor> {
+        let mut out = self.trunk.state();
+        if let Some(p) = &self.penalty {
+            for (name, (a, mu)) in &p.terms {
+                out.insert(format!("ewc.importance.{name}"), a.shallow_clone());
+                out.insert(format!("ewc.anchor.{name}"), mu.shallow_clone());
+            }
+        }
+        out
+    }
+
+    fn flops(&self) -> Flops {
+        self.trunk.flops()
+    }
+
+    fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
+        let mut out = self.trunk.save(dir, task)?;
+        if let Some(p) = &self.penalty {
+            let mut tensors = BTreeMap::new();
+            for (name, (a, mu)) in &p.terms {
+                tensors.insert(format!("importance.{name}"), a.shallow_clone());
+                tensors.insert(format!("anchor.{name}"), mu.shallow_clone());
+            }
+            tensors.insert("constant".into(), Tensor::from_slice(&[p.constant]));
+            let path = Self::penalty_file(dir, task);
+            let mut meta = self.trunk.setup.meta("ewc_penalty", task);
+            meta.insert("online".into(), self.opts.online.to_string());
+            save_tensors(&tensors, &path, &meta)?;
+            out.push(artifact(&format!("ewc_after_task{}", task + 1), &path)?);
+        }
+        Ok(out)
+    }
+
+    fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {
+        self.trunk.load(dir, tasks)?;
+        for h in &mut self.trunk.heads {
+            h.vs.freeze();
+        }
+        let path = Self::penalty_file(dir, tasks - 1);
+        let (mut tensors, _) = read_tensors(&path)?;
+        let device = self.trunk.setup.device;
+        let mut take = |key: String| {
+            tensors
+                .remove(&key)
+                .map(|t| t.to_device(device))
+                .ok_or_else(|| anyhow::anyhow!("{}: tensor `{key}` is missing", path.display()))
+        };
+        let constant = take("constant".into())?.f_double_value(&[0])?;
+        let mut terms = BTreeMap::new();
+        for (name, theta) in &self.params {
+            let a = take(format!("importance.{name}"))?;
+            let mu = take(format!("anchor.{name}"))?;
+            anyhow::ensure!(
+                a.size() == theta.size() && mu.size() == theta.size(),
+                "{}: `{name}` has shape {:?} in the file, {:?} in the model",
+                path.display(),
+                a.size(),
+                theta.size()
+            );
+            terms.insert(name.clone(), (a, mu));
+        }
+        self.penalty = Some(Consolidated { terms, constant });
+        Ok(())
+    }
+}

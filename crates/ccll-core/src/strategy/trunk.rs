@@ -1,0 +1,363 @@
+//! Pieces the baselines share: how a baseline reads the model section of the config, a whole
+//! network in a variable store of its own, and the shared trunk with one head per task that
+//! `finetune`, `joint`, `ewc` and `lwf` train.
+//!
+//! A [`Network`] is built exactly as the calibrated methods build their base (same variable
+//! names, same draws from libtorch's generator), and heads are [`TaskModules`] without
+//! calibration, so task 1 of a baseline whose task 1 is "a network and head 1 with plain
+//! cross-entropy" is the same computation as task 1 of `ccll` and can come from a shared base
+//! job (`base.safetensors` + `task1.safetensors`).
+
+use super::{base_file, ParamCounts, StrategyContext};
+use crate::accounting;
+use crate::checkpoint::{artifact, load_store, read_tensors, save_store, save_tensors};
+use crate::config::KeyError;
+use crate::nn::{count_trainable, is_buffer, Arch, Backbone, Fwd, TaskModules};
+use ccll_results::{Artifact, Flops};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::{nn, Device, Kind, Tensor};
+
+/// What every baseline takes from the run config and the benchmark.
+#[derive(Debug, Clone)]
+pub(super) struct Setup {
+    pub arch: Arch,
+    pub width: i64,
+    pub device: Device,
+    pub image_shape: [i64; 3],
+    pub task_classes: Vec<i64>,
+    /// Written into every checkpoint file.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Setup {
+    pub fn new(ctx: &StrategyContext, method: &str) -> Result<Self, KeyError> {
+        let cfg = ctx.config;
+        let arch = Arch::parse(&cfg.model.arch).map_err(|m| KeyError::new("model.arch", m))?;
+        let width = cfg.model.width.unwrap_or(arch.default_width());
+        let metadata = BTreeMap::from([
+            ("format".to_string(), "ccll-checkpoint-v1".to_string()),
+            ("method".to_string(), method.to_string()),
+            ("arch".to_string(), cfg.model.arch.clone()),
+            ("width".to_string(), width.to_string()),
+            ("image_shape".to_string(), format!("{:?}", ctx.image_shape)),
+        ]);
+        Ok(Self {
+            arch,
+            width,
+            device: ctx.device,
+            image_shape: ctx.image_shape,
+            task_classes: ctx.task_classes.clone(),
+            metadata,
+        })
+    }
+
+    /// A freshly initialised network (draws from libtorch's generator).
+    pub fn network(&self) -> Network {
+        Network::new(self.device, self.arch, self.image_shape[0], self.width)
+    }
+
+    /// A fresh head for `task` on features of width `feature_dim`.
+    pub fn head(&self, task: usize, feature_dim: i64) -> anyhow::Result<TaskModules> {
+        let classes = *self
+            .task_classes
+            .get(task)
+            .ok_or_else(|| anyhow::anyhow!("task {} does not exist", task + 1))?;
+        Ok(TaskModules::new(
+            self.device,
+            &[],
+            None,
+            feature_dim,
+            classes,
+        )?)
+    }
+
+    /// Metadata of one checkpoint file.
+    pub fn meta(&self, content: &str, task: usize) -> BTreeMap<String, String> {
+        let mut m = self.metadata.clone();
+        m.insert("content".into(), content.into());
+        m.insert("task".into(), (task + 1).to_string());
+        m
+    }
+
+    /// FLOPs of one network and the head of task 1 for one image.
+    pub fn base_flops(&self, backbone: &Backbone) -> u64 {
+        let traces = accounting::trace_convs(backbone, self.image_shape, self.device);
+        let classes = self.task_classes.first().copied().unwrap_or(1);
+        accounting::base_flops(&traces, backbone.feature_dim(), classes)
+    }
+}
+
+/// A whole backbone in a variable store of its own, with the variable names of the calibrated
+/// methods' base.
+pub(super) struct Network {
+    pub vs: nn::VarStore,
+    pub backbone: Backbone,
+}
+
+impl Network {
+    pub fn new(device: Device, arch: Arch, in_channels: i64, width: i64) -> Self {
+        let vs = nn::VarStore::new(device);
+        let backbone = Backbone::new(&vs.root(), arch, in_channels, width);
+        Self { vs, backbone }
+    }
+
+    /// Pooled features; `train` puts the BN layers in batch-statistics mode.
+    pub fn features(&self, x: &Tensor, train: bool) -> Tensor {
+        let fwd = Fwd {
+            base_train: train,
+            ..Fwd::eval(None)
+        };
+        self.backbone.features(x, &fwd)
+    }
+
+    /// Trainable parameters (BN running statistics excluded).
+    pub fn params(&self) -> u64 {
+        count_trainable(&self.vs)
+    }
+
+    /// The parameters (not the BN statistics) by name, in name order.
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(n, _)| !is_buffer(n))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// A frozen copy (values and BN statistics), e.g. LwF's teacher.
+    pub fn frozen_copy(&self, setup: &Setup) -> anyhow::Result<Self> {
+        let mut copy = setup.network();
+        copy.vs.copy(&self.vs)?;
+        copy.vs.freeze();
+        Ok(copy)
+    }
+}
+
+/// Gives every tensor that requires a gradient a defined (zero) gradient.
+///
+/// The shared optimiser updates (weight decay, momentum) every tensor whose gradient is
+/// defined, and a gradient, once defined, stays defined (zeroed) from step to step and from
+/// task to task. A method whose batches do not reach all of its trainable tensors (joint: a
+/// batch of task j trains head j only) would then update a head on a batch of another task in
+/// a run that trained it before, and skip it in a run that loaded it from a checkpoint. Calling
+/// this when a task begins makes the two the same: every trainable tensor is updated at every
+/// step, as PyTorch's SGD does with `zero_grad(set_to_none=False)`.
+pub(super) fn define_grads(tensors: &[Tensor]) {
+    let missing: Vec<Tensor> = tensors
+        .iter()
+        .filter(|t| t.requires_grad() && !t.grad().defined())
+        .map(|t| t.sum(Kind::Float) * 0.0)
+        .collect();
+    if !missing.is_empty() {
+        Tensor::stack(&missing, 0).sum(Kind::Float).backward();
+    }
+}
+
+/// Every variable of `vs` under `prefix.`.
+pub(super) fn prefixed(vs: &nn::VarStore, prefix: &str) -> BTreeMap<String, Tensor> {
+    vs.variables()
+        .into_iter()
+        .map(|(n, t)| (format!("{prefix}.{n}"), t))
+        .collect()
+}
+
+/// `task{t}.safetensors`: the head of task `task` (0-based) as it was after that task, in the
+/// calibrated methods' format (`head.weight`, `head.bias`).
+pub(super) fn head_file(dir: &Path, task: usize) -> PathBuf {
+    dir.join(format!("task{}.safetensors", task + 1))
+}
+
+/// Copies the tensors stored under `prefix.NAME` in a file's tensors into the variables `NAME`
+/// of `vs`; every variable must be there with its shape.
+pub(super) fn copy_prefixed(
+    vs: &nn::VarStore,
+    tensors: &BTreeMap<String, Tensor>,
+    prefix: &str,
+    path: &Path,
+) -> anyhow::Result<()> {
+    tch::no_grad(|| {
+        for (name, mut var) in vs.variables() {
+            let key = format!("{prefix}.{name}");
+            let src = tensors
+                .get(&key)
+                .ok_or_else(|| anyhow::anyhow!("{}: tensor `{key}` is missing", path.display()))?;
+            anyhow::ensure!(
+                src.size() == var.size(),
+                "{}: tensor `{key}` has shape {:?}, the model {:?}",
+                path.display(),
+                src.size(),
+                var.size()
+            );
+            var.f_copy_(src)?;
+        }
+        Ok(())
+    })
+}
+
+/// A shared trunk (one network) and one head per task: the model of `finetune`, `joint`,
+/// `ewc` and `lwf`.
+///
+/// Checkpoints: the trunk after task 1 is `base.safetensors` (the file a shared base job
+/// writes), after task t >= 2 `trunk_after_task{t}.safetensors`; head t as it was after task t
+/// is `task{t}.safetensors`; methods that keep training old heads (`joint`, `lwf`) also write
+/// `heads_after_task{t}.safetensors` with heads 1..t-1 as they are after task t
+/// (`task{j}.head.weight`, ...).
+pub(super) struct Trunk {
+    pub setup: Setup,
+    pub net: Network,
+    pub heads: Vec<TaskModules>,
+    /// Old heads keep changing after their task (joint, lwf).
+    pub retrains_old_heads: bool,
+}
+
+impl Trunk {
+    /// Builds the trunk (the heads come with `add_head`).
+    pub fn new(
+        ctx: &StrategyContext,
+        method: &str,
+        retrains_old_heads: bool,
+    ) -> Result<Self, KeyError> {
+        let setup = Setup::new(ctx, method)?;
+        let net = setup.network();
+        Ok(Self {
+            setup,
+            net,
+            heads: Vec::new(),
+            retrains_old_heads,
+        })
+    }
+
+    /// Adds the head of `task`, which must be the next one.
+    pub fn add_head(&mut self, task: usize) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            task == self.heads.len(),
+            "task {} started after {} tasks",
+            task + 1,
+            self.heads.len()
+        );
+        let head = self.setup.head(task, self.net.backbone.feature_dim())?;
+        self.heads.push(head);
+        Ok(())
+    }
+
+    pub fn features(&self, x: &Tensor, train: bool) -> Tensor {
+        self.net.features(x, train)
+    }
+
+    pub fn logits(&self, x: &Tensor, task: usize, train: bool) -> Tensor {
+        self.heads[task].logits(&self.features(x, train))
+    }
+
+    /// Trunk parameters, then the heads' of `tasks`.
+    pub fn tensors(&self, tasks: impl IntoIterator<Item = usize>) -> Vec<Tensor> {
+        let mut out = self.net.vs.trainable_variables();
+        for t in tasks {
+            out.extend(self.heads[t].head_tensors());
+        }
+        out
+    }
+
+    /// Backbone = the trunk; per task only its head.
+    pub fn param_counts(&self) -> ParamCounts {
+        ParamCounts {
+            backbone: self.net.params(),
+            per_task: self.heads.iter().map(|h| (0, h.head_params())).collect(),
+        }
+    }
+
+    /// `trunk.NAME` and `task{t}.head.*`.
+    pub fn state(&self) -> BTreeMap<String, Tensor> {
+        let mut out = prefixed(&self.net.vs, "trunk");
+        for (i, h) in self.heads.iter().enumerate() {
+            out.extend(prefixed(&h.vs, &format!("task{}", i + 1)));
+        }
+        out
+    }
+
+    /// One network and a head; nothing task-specific besides the head.
+    pub fn flops(&self) -> Flops {
+        Flops {
+            base: self.setup.base_flops(&self.net.backbone),
+            calibration: 0,
+        }
+    }
+
+    pub fn trunk_file(dir: &Path, task: usize) -> PathBuf {
+        if task == 0 {
+            base_file(dir)
+        } else {
+            dir.join(format!("trunk_after_task{}.safetensors", task + 1))
+        }
+    }
+
+    fn old_heads_file(dir: &Path, task: usize) -> PathBuf {
+        dir.join(format!("heads_after_task{}.safetensors", task + 1))
+    }
+
+    /// Writes the trunk and head after `task` (and the old heads, for methods that train them).
+    pub fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
+        anyhow::ensure!(task < self.heads.len(), "task {} was not trained", task + 1);
+        let mut out = Vec::new();
+        let path = Self::trunk_file(dir, task);
+        save_store(&self.net.vs, &path, &self.setup.meta("trunk", task))?;
+        let kind = if task == 0 {
+            "base".to_string()
+        } else {
+            format!("trunk_after_task{}", task + 1)
+        };
+        out.push(artifact(&kind, &path)?);
+        let path = head_file(dir, task);
+        save_store(&self.heads[task].vs, &path, &self.setup.meta("task", task))?;
+        out.push(artifact(&format!("task{}", task + 1), &path)?);
+        if self.retrains_old_heads && task > 0 {
+            let mut tensors = BTreeMap::new();
+            for (j, h) in self.heads[..task].iter().enumerate() {
+                tensors.extend(prefixed(&h.vs, &format!("task{}", j + 1)));
+            }
+            let path = Self::old_heads_file(dir, task);
+            save_tensors(&tensors, &path, &self.setup.meta("old_heads", task))?;
+            out.push(artifact(&format!("heads_after_task{}", task + 1), &path)?);
+        }
+        Ok(out)
+    }
+
+    /// Restores trunk and heads as they were after task `tasks` (1-based count).
+    pub fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {
+        anyhow::ensure!(tasks > 0, "nothing to load: 0 tasks");
+        self.heads.clear();
+        load_store(&self.net.vs, &Self::trunk_file(dir, tasks - 1))?;
+        for t in 0..tasks {
+            self.add_head(t)?;
+            load_store(&self.heads[t].vs, &head_file(dir, t))?;
+        }
+        if self.retrains_old_heads && tasks > 1 {
+            let path = Self::old_heads_file(dir, tasks - 1);
+            let (tensors, _) = read_tensors(&path)?;
+            for (j, h) in self.heads[..tasks - 1].iter().enumerate() {
+                copy_prefixed(&h.vs, &tensors, &format!("task{}", j + 1), &path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads a trunk pretrained elsewhere; only with `finetune` (task 1 trains it further):
+    /// these baselines have no frozen-base mode.
+    pub fn load_pretrained(
+        &mut self,
+        path: &Path,
+        finetune: bool,
+        method: &str,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            finetune,
+            "method `{method}` trains its trunk on task 1, so a pretrained base needs \
+             base.finetune: true"
+        );
+        load_store(&self.net.vs, path)?;
+        Ok(())
+    }
+}
