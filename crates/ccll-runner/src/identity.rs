@@ -1,0 +1,244 @@
+//! What a run is: the content hash of its config (`config_hash`), the hash of the same without
+//! the seed (`group_key`: the runs that differ only by seed), and the names it goes by.
+//!
+//! The hash covers the canonical JSON of the run config (keys sorted, defaults filled in by
+//! parsing) with these exceptions, all of which describe *where* a run executes or what it
+//! ignores rather than what it computes:
+//! - `train.device` and `train.threads` are dropped: the sweep runner sets them per slot;
+//! - `method.alpha` / `method.beta` are dropped for methods that do not use them, and filled
+//!   with their default 1 for methods that do, so `{name: head_only, alpha: 4}` is the same run
+//!   as `{name: head_only}` and `{name: ccll}` the same as `{name: ccll, alpha: 1, beta: 1}`.
+
+use ccll_core::strategy::method_info;
+use ccll_core::RunConfig;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Bumped when the meaning of the hash changes, so old and new hashes never collide.
+const HASH_VERSION: &str = "ccll-run-v1";
+
+/// A run's identity in the store and on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Hex sha256 of the canonical config.
+    pub config_hash: String,
+    /// Hex sha256 of the canonical config without `train.seed`.
+    pub group_key: String,
+}
+
+impl Identity {
+    /// The first 8 hex digits, as used in directory names.
+    pub fn short(&self) -> &str {
+        &self.config_hash[..8]
+    }
+}
+
+/// The identity of a (validated) run config.
+pub fn identity(cfg: &RunConfig) -> Identity {
+    let mut v = canonical_value(cfg);
+    let config_hash = digest(&v);
+    if let Some(train) = v.get_mut("train").and_then(Value::as_object_mut) {
+        train.remove("seed");
+    }
+    let group_key = digest(&v);
+    Identity {
+        config_hash,
+        group_key,
+    }
+}
+
+/// The config as JSON with the fields that do not change what a run computes removed.
+pub fn canonical_value(cfg: &RunConfig) -> Value {
+    let mut v = serde_json::to_value(cfg).unwrap_or(Value::Null);
+    if let Some(train) = v.get_mut("train").and_then(Value::as_object_mut) {
+        train.remove("device");
+        train.remove("threads");
+    }
+    if let (Some(info), Some(method)) = (
+        method_info(&cfg.method.name),
+        v.get_mut("method").and_then(Value::as_object_mut),
+    ) {
+        for (key, used) in [("alpha", info.uses_alpha), ("beta", info.uses_beta)] {
+            if used {
+                method.entry(key).or_insert(Value::from(1));
+            } else {
+                method.remove(key);
+            }
+        }
+    }
+    v
+}
+
+fn digest(v: &Value) -> String {
+    let mut text = String::from(HASH_VERSION);
+    text.push('\n');
+    write_canonical(v, &mut text);
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Compact JSON with object keys sorted, independent of serde_json's map ordering.
+pub fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&m[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The human label of a run from its swept values, e.g. `ccll alpha=4 seed=1`: the method
+/// name bare, other keys by their last component (or in full where two swept keys share it).
+pub fn run_label(swept: &[(String, serde_yaml::Value)], method: &str) -> String {
+    let lasts: Vec<&str> = swept
+        .iter()
+        .map(|(k, _)| k.rsplit('.').next().unwrap_or(k))
+        .collect();
+    let mut parts = Vec::new();
+    for ((key, value), last) in swept.iter().zip(&lasts) {
+        let v = value_label(value);
+        if key == "method.name" {
+            parts.push(v);
+            continue;
+        }
+        let clash = lasts.iter().filter(|l| *l == last).count() > 1;
+        let k = if clash { key.as_str() } else { last };
+        parts.push(format!("{k}={v}"));
+    }
+    if !swept.iter().any(|(k, _)| k == "method.name") {
+        parts.insert(0, method.to_string());
+    }
+    parts.join(" ")
+}
+
+/// A short text for a swept value: scalars as written, a mapping by its `name` (a benchmark
+/// as base source), anything else as compact YAML.
+pub fn value_label(v: &serde_yaml::Value) -> String {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::String(s) => s.clone(),
+        Y::Number(n) => n.to_string(),
+        Y::Bool(b) => b.to_string(),
+        Y::Null => "null".into(),
+        Y::Mapping(m) => match m.get("name") {
+            Some(Y::String(name)) if m.len() == 1 => name.clone(),
+            Some(Y::String(name)) => format!("{name}+"),
+            _ => compact_yaml(v),
+        },
+        _ => compact_yaml(v),
+    }
+}
+
+fn compact_yaml(v: &serde_yaml::Value) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "?".into())
+}
+
+/// The directory name of a run: its label made path-safe, then the short hash.
+pub fn dir_name(label: &str, id: &Identity) -> String {
+    let mut s: String = label
+        .chars()
+        .map(|c| match c {
+            ' ' => '_',
+            '=' => '-',
+            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+') => c,
+            _ => '_',
+        })
+        .collect();
+    s.truncate(80);
+    let s = s.trim_start_matches('.');
+    format!("{s}-{}", id.short())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> RunConfig {
+        RunConfig::from_yaml(text, "t").unwrap()
+    }
+
+    const BASE: &str = "benchmark: {name: synthetic}\nmodel: {arch: convnet, width: 8}\n";
+
+    #[test]
+    fn device_threads_and_unused_alpha_do_not_change_the_hash() {
+        let a = cfg(&format!(
+            "{BASE}method: {{name: head_only}}\ntrain: {{device: cpu}}\n"
+        ));
+        let b = cfg(&format!(
+            "{BASE}method: {{name: head_only, alpha: 4}}\ntrain: {{device: auto, threads: 2}}\n"
+        ));
+        assert_eq!(identity(&a), identity(&b));
+        let c = cfg(&format!("{BASE}method: {{name: ccll}}\n"));
+        let d = cfg(&format!("{BASE}method: {{name: ccll, alpha: 1, beta: 1}}\n"));
+        let e = cfg(&format!("{BASE}method: {{name: ccll, alpha: 2}}\n"));
+        assert_eq!(identity(&c), identity(&d));
+        assert_ne!(identity(&c).config_hash, identity(&e).config_hash);
+    }
+
+    #[test]
+    fn group_key_ignores_only_the_seed() {
+        let a = cfg(&format!("{BASE}method: {{name: ccll}}\ntrain: {{seed: 0}}\n"));
+        let b = cfg(&format!("{BASE}method: {{name: ccll}}\ntrain: {{seed: 1}}\n"));
+        let c = cfg(&format!("{BASE}method: {{name: ccll}}\ntrain: {{seed: 1, lr: 0.1}}\n"));
+        let (ia, ib, ic) = (identity(&a), identity(&b), identity(&c));
+        assert_ne!(ia.config_hash, ib.config_hash);
+        assert_eq!(ia.group_key, ib.group_key);
+        assert_ne!(ib.group_key, ic.group_key);
+        assert_eq!(ia.config_hash.len(), 64);
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys() {
+        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[1,{"z":1,"y":2}],"c":null}}"#)
+            .unwrap();
+        let mut s = String::new();
+        write_canonical(&v, &mut s);
+        assert_eq!(s, r#"{"a":{"c":null,"d":[1,{"y":2,"z":1}]},"b":1}"#);
+    }
+
+    #[test]
+    fn labels_and_dirs() {
+        use serde_yaml::Value as Y;
+        let swept = vec![
+            ("method.name".to_string(), Y::from("ccll")),
+            ("method.alpha".to_string(), Y::from(4)),
+            ("train.seed".to_string(), Y::from(1)),
+        ];
+        let label = run_label(&swept, "ccll");
+        assert_eq!(label, "ccll alpha=4 seed=1");
+        let src: Y = serde_yaml::from_str("{name: cifar10}").unwrap();
+        let swept = vec![("base.source".to_string(), src)];
+        assert_eq!(run_label(&swept, "ccll"), "ccll source=cifar10");
+        let id = Identity {
+            config_hash: "0123456789abcdef".repeat(4),
+            group_key: String::new(),
+        };
+        assert_eq!(dir_name(&label, &id), "ccll_alpha-4_seed-1-01234567");
+        assert_eq!(dir_name("../a/b c", &id), "_a_b_c-01234567");
+        let clash = vec![
+            ("benchmark.name".to_string(), Y::from("a")),
+            ("method.name".to_string(), Y::from("b")),
+        ];
+        assert_eq!(run_label(&clash, "b"), "benchmark.name=a b");
+    }
+}

@@ -1,0 +1,410 @@
+//! The sweep loop: starts every job as soon as its dependencies are done and the executor has
+//! a free slot, follows the workers' events, records each outcome in the store, retries failed
+//! jobs (`--retries`), fails the runs of a base job that failed (once, no retry storm), and on
+//! Ctrl-C / SIGTERM stops the workers and marks the unfinished runs as interrupted.
+//!
+//! Store writes happen here and nowhere else during a sweep: `mark_running` when a run starts,
+//! `record_finished` (one transaction) or `record_failed` when it ends, `record_base` when a
+//! shared base is trained, `mark_interrupted` when the sweep is stopped.
+
+use crate::executor::{Executor, Exit, Started};
+use crate::job::{Job, JobKind};
+use crate::layout::{fresh_dir, Layout};
+use crate::lock::FileLock;
+use crate::outcome::{base_outcome, run_outcome, Failure};
+use crate::plan::{JobRef, Plan};
+use crate::progress::{EventTail, SweepProgress};
+use crate::resume::Resume;
+use ccll_core::run::BASE_MANIFEST;
+use ccll_report::{NewBase, Store};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+
+const TICK: Duration = Duration::from_millis(250);
+
+#[derive(Debug)]
+enum RunState {
+    /// Finished before this invocation, or recovered from disk.
+    Done,
+    /// Waiting for its base or a slot.
+    Waiting,
+    Running,
+    Finished,
+    Failed,
+}
+
+enum BaseState {
+    /// Cached, or no pending run needs it.
+    Ready,
+    /// Needed, not started (or waiting for another runner that holds its lock).
+    Pending,
+    Running(#[allow(dead_code)] FileLock),
+    Failed(Failure),
+}
+
+/// How the sweep ended.
+#[derive(Debug, Default)]
+pub struct SweepOutcome {
+    /// Runs finished by this invocation.
+    pub finished: Vec<usize>,
+    /// Runs that failed, with their error.
+    pub failed: Vec<(usize, String)>,
+    /// Runs left unfinished by an interruption.
+    pub interrupted: Vec<usize>,
+    pub bases_trained: usize,
+    pub bases_failed: usize,
+    /// Stopped by SIGINT / SIGTERM.
+    pub stopped_by: Option<&'static str>,
+}
+
+pub struct Scheduler<'a> {
+    pub plan: &'a Plan,
+    pub run_ids: &'a [i64],
+    pub store: &'a Store,
+    pub data_root: Option<PathBuf>,
+    pub host: String,
+    pub retries: u32,
+    pub layout: &'a Layout,
+}
+
+struct State {
+    runs: Vec<RunState>,
+    bases: Vec<BaseState>,
+    attempts: HashMap<JobRef, u32>,
+    tails: HashMap<JobRef, EventTail>,
+    outcome: SweepOutcome,
+}
+
+impl Scheduler<'_> {
+    /// Runs every pending run (`resume[i] == Pending`) and the base jobs they need.
+    pub async fn execute(
+        &self,
+        resume: &[Resume],
+        executor: &mut Executor,
+        progress: &mut SweepProgress,
+    ) -> anyhow::Result<SweepOutcome> {
+        let plan = self.plan;
+        let pending: Vec<usize> = (0..plan.runs.len())
+            .filter(|&i| resume[i] == Resume::Pending)
+            .collect();
+        let needed = plan.base_jobs_for(&pending);
+        let mut st = State {
+            runs: resume
+                .iter()
+                .map(|r| match r {
+                    Resume::Pending => RunState::Waiting,
+                    _ => RunState::Done,
+                })
+                .collect(),
+            bases: (0..plan.bases.len())
+                .map(|b| {
+                    if needed.contains(&b) {
+                        BaseState::Pending
+                    } else {
+                        BaseState::Ready
+                    }
+                })
+                .collect(),
+            attempts: HashMap::new(),
+            tails: HashMap::new(),
+            outcome: SweepOutcome::default(),
+        };
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+
+        loop {
+            self.fail_orphans(&mut st, progress).await?;
+            let started = self.launch_ready(&mut st, executor, progress).await?;
+            let all_done = st
+                .runs
+                .iter()
+                .all(|r| !matches!(r, RunState::Waiting | RunState::Running));
+            if all_done && executor.running() == 0 {
+                break;
+            }
+            let stop = if started {
+                None
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(TICK) => None,
+                    _ = sigint.recv() => Some("SIGINT"),
+                    _ = sigterm.recv() => Some("SIGTERM"),
+                }
+            };
+            if let Some(sig) = stop {
+                progress.println(&format!(
+                    "{sig}: stopping {} job(s) and marking unfinished runs as interrupted",
+                    executor.running()
+                ));
+                executor.cancel_all().await;
+                let unfinished: Vec<usize> = st
+                    .runs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| matches!(r, RunState::Waiting | RunState::Running))
+                    .map(|(i, _)| i)
+                    .collect();
+                let ids: Vec<i64> = unfinished.iter().map(|&i| self.run_ids[i]).collect();
+                self.store.mark_interrupted(&ids).await?;
+                st.outcome.interrupted = unfinished;
+                st.outcome.stopped_by = Some(sig);
+                return Ok(st.outcome);
+            }
+            for exit in executor.poll().await {
+                self.follow(&mut st, exit.job, progress);
+                self.handle_exit(&mut st, exit, progress).await?;
+            }
+            let running: Vec<JobRef> = st.tails.keys().copied().collect();
+            for job in running {
+                self.follow(&mut st, job, progress);
+            }
+        }
+        Ok(st.outcome)
+    }
+
+    fn job_dir(&self, job: JobRef) -> PathBuf {
+        match job {
+            JobRef::Base(b) => self.plan.bases[b].dir.clone(),
+            JobRef::Run(r) => self.plan.runs[r].dir.clone(),
+        }
+    }
+
+    fn label(&self, job: JobRef) -> String {
+        match job {
+            JobRef::Base(b) => self.plan.bases[b].label.clone(),
+            JobRef::Run(r) => self.plan.runs[r].spec.label.clone(),
+        }
+    }
+
+    /// Passes a running job's new events to the display.
+    fn follow(&self, st: &mut State, job: JobRef, progress: &mut SweepProgress) {
+        let path = self.job_dir(job).join(crate::job::EVENTS_FILE);
+        if let Some(tail) = st.tails.get_mut(&job) {
+            for e in tail.read_new(&path) {
+                progress.job_event(job, &e);
+            }
+        }
+    }
+
+    /// Runs whose base failed fail too, with the base's error and log.
+    async fn fail_orphans(&self, st: &mut State, progress: &mut SweepProgress) -> anyhow::Result<()> {
+        for (i, run) in self.plan.runs.iter().enumerate() {
+            if !matches!(st.runs[i], RunState::Waiting) {
+                continue;
+            }
+            let Some(b) = run.base else { continue };
+            if let BaseState::Failed(f) = &st.bases[b] {
+                let error = format!("base job failed: {}", f.error);
+                self.store
+                    .record_failed(self.run_ids[i], &error, &f.log_tail)
+                    .await?;
+                progress.run_failed_unstarted(&run.spec.label, &error);
+                st.outcome.failed.push((i, error.clone()));
+                st.runs[i] = RunState::Failed;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts what can start; whether anything did.
+    async fn launch_ready(
+        &self,
+        st: &mut State,
+        executor: &mut Executor,
+        progress: &mut SweepProgress,
+    ) -> anyhow::Result<bool> {
+        let mut free = executor.free_slots();
+        let mut batch: Vec<(JobRef, Job)> = Vec::new();
+        // Bases first: each one unblocks several runs.
+        for (b, base) in self.plan.bases.iter().enumerate() {
+            if free == 0 {
+                break;
+            }
+            if !matches!(st.bases[b], BaseState::Pending) {
+                continue;
+            }
+            // Still needed by a waiting run?
+            let needed = base
+                .runs
+                .iter()
+                .any(|&r| matches!(st.runs[r], RunState::Waiting));
+            if !needed {
+                st.bases[b] = BaseState::Ready;
+                continue;
+            }
+            let Some(lock) = FileLock::try_acquire(&self.layout.base_lock(&base.key))? else {
+                continue; // another runner is training it; look again next tick
+            };
+            if base.dir.join(BASE_MANIFEST).is_file() {
+                progress.println(&format!("{}: trained meanwhile by another sweep", base.label));
+                st.bases[b] = BaseState::Ready;
+                continue;
+            }
+            fresh_dir(&base.dir)?;
+            batch.push((
+                JobRef::Base(b),
+                Job {
+                    kind: JobKind::Base,
+                    name: base.label.clone(),
+                    config: base.config.clone(),
+                    out_dir: base.dir.clone(),
+                    base_dir: None,
+                    data_root: self.data_root.clone(),
+                    threads: 0,
+                },
+            ));
+            st.bases[b] = BaseState::Running(lock);
+            free -= 1;
+        }
+        for (i, run) in self.plan.runs.iter().enumerate() {
+            if free == 0 {
+                break;
+            }
+            if !matches!(st.runs[i], RunState::Waiting) {
+                continue;
+            }
+            let base_ready = run
+                .base
+                .is_none_or(|b| matches!(st.bases[b], BaseState::Ready));
+            if !base_ready {
+                continue;
+            }
+            fresh_dir(&run.dir)?;
+            batch.push((
+                JobRef::Run(i),
+                Job {
+                    kind: JobKind::Run,
+                    name: run.spec.label.clone(),
+                    config: run.spec.config.clone(),
+                    out_dir: run.dir.clone(),
+                    base_dir: run.base.map(|b| self.plan.bases[b].dir.clone()),
+                    data_root: self.data_root.clone(),
+                    threads: 0,
+                },
+            ));
+            st.runs[i] = RunState::Running;
+            free -= 1;
+        }
+        if batch.is_empty() {
+            return Ok(false);
+        }
+        for job in batch.iter().map(|(r, _)| *r) {
+            *st.attempts.entry(job).or_insert(0) += 1;
+        }
+        for started in executor.launch(batch).await {
+            match started {
+                Ok(Started { job, device }) => {
+                    if let JobRef::Run(i) = job {
+                        self.store
+                            .mark_running(self.run_ids[i], &device, &self.host)
+                            .await?;
+                    }
+                    st.tails.insert(job, EventTail::default());
+                    progress.job_started(job, &self.label(job), &device);
+                }
+                Err((job, error)) => {
+                    // Could not start: handled like a job that failed at once.
+                    st.tails.insert(job, EventTail::default());
+                    progress.job_started(job, &self.label(job), "-");
+                    let exit = Exit {
+                        job,
+                        success: false,
+                        how: format!("not started: {error}"),
+                        extra_log: None,
+                    };
+                    self.handle_exit(st, exit, progress).await?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn handle_exit(
+        &self,
+        st: &mut State,
+        exit: Exit,
+        progress: &mut SweepProgress,
+    ) -> anyhow::Result<()> {
+        st.tails.remove(&exit.job);
+        let attempts = st.attempts.get(&exit.job).copied().unwrap_or(1);
+        let may_retry = attempts <= self.retries;
+        let extra = exit.extra_log.as_deref();
+        match exit.job {
+            JobRef::Run(i) => {
+                let run = &self.plan.runs[i];
+                let id = self.run_ids[i];
+                let outcome = run_outcome(&run.dir, &run.spec.identity.config_hash, &exit.how, extra);
+                let failure = match outcome {
+                    Ok(result) => match self.store.record_finished(id, &result).await {
+                        Ok(()) => {
+                            progress.job_ended(
+                                exit.job,
+                                true,
+                                &format!(
+                                    "ACC {:.2}, BWT {:.2} ({:.0} s)",
+                                    result.metrics.acc, result.metrics.bwt, result.wall_seconds
+                                ),
+                            );
+                            st.outcome.finished.push(i);
+                            st.runs[i] = RunState::Finished;
+                            return Ok(());
+                        }
+                        Err(e) => Failure {
+                            error: format!("the result could not be recorded: {e}"),
+                            log_tail: crate::outcome::log_tail(&run.dir, extra),
+                        },
+                    },
+                    Err(f) => f,
+                };
+                self.store
+                    .record_failed(id, &failure.error, &failure.log_tail)
+                    .await?;
+                if may_retry {
+                    progress.retrying(exit.job, &failure.error, attempts, self.retries + 1);
+                    st.runs[i] = RunState::Waiting;
+                } else {
+                    progress.job_ended(exit.job, false, &failure.error);
+                    st.outcome.failed.push((i, failure.error));
+                    st.runs[i] = RunState::Failed;
+                }
+            }
+            JobRef::Base(b) => {
+                let base = &self.plan.bases[b];
+                match base_outcome(&base.dir, &base.key, &exit.how, extra) {
+                    Ok(manifest) => {
+                        let ckpt = base.dir.join("base.safetensors");
+                        let art = ccll_core::checkpoint::artifact("base", &ckpt).ok();
+                        self.store
+                            .record_base(&NewBase {
+                                hash: base.key.clone(),
+                                path: base.dir.display().to_string(),
+                                sha256: art.as_ref().map(|a| a.sha256.clone()).unwrap_or_default(),
+                                bytes: art.map(|a| a.bytes),
+                                source: base.label.clone(),
+                            })
+                            .await?;
+                        progress.job_ended(
+                            exit.job,
+                            true,
+                            &format!("trained in {:.0} s on {}", manifest.seconds, manifest.device),
+                        );
+                        st.outcome.bases_trained += 1;
+                        st.bases[b] = BaseState::Ready;
+                    }
+                    Err(f) if may_retry => {
+                        progress.retrying(exit.job, &f.error, attempts, self.retries + 1);
+                        st.bases[b] = BaseState::Pending;
+                    }
+                    Err(f) => {
+                        progress.job_ended(exit.job, false, &f.error);
+                        st.outcome.bases_failed += 1;
+                        st.bases[b] = BaseState::Failed(f);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! The worker process (`ccll worker`): runs one job and reports through files in the job's
+//! directory, never through the store:
+//! - `events.jsonl`: `WorkerEvent`s as JSON lines (batch progress at most twice a second),
+//!   ending with a `failed` event when the job fails or panics;
+//! - `worker.log`: a human log (stderr; the runner redirects it there for local jobs, the
+//!   worker itself does for Slurm jobs);
+//! - `result.json` (run) or `base.json` (base), written atomically by `ccll_core::run`.
+//!
+//! Exit status: 0 done, 1 failed, 101 panicked.
+
+use crate::job::{Job, JobKind};
+use ccll_core::run::{run, train_base, RunOptions};
+use ccll_results::WorkerEvent;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Exit status of a job that failed with an error.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit status of a job that panicked.
+pub const EXIT_PANICKED: i32 = 101;
+
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Runs `job` in this process and returns the exit status to end it with.
+pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
+    if let Err(e) = std::fs::create_dir_all(&job.out_dir) {
+        eprintln!("ccll worker: cannot create {}: {e}", job.out_dir.display());
+        return EXIT_FAILED;
+    }
+    if redirect_log {
+        if let Err(e) = redirect_output(&job.log_path()) {
+            eprintln!(
+                "ccll worker: cannot write {}: {e}",
+                job.log_path().display()
+            );
+        }
+    }
+    let mut events = match EventWriter::create(&job.events_path()) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!(
+                "ccll worker: cannot write {}: {e}",
+                job.events_path().display()
+            );
+            return EXIT_FAILED;
+        }
+    };
+
+    let mut cfg = job.config.clone();
+    let threads = match job.threads {
+        0 => std::env::var("SLURM_CPUS_PER_TASK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        n => n,
+    };
+    cfg.train.threads = threads;
+    eprintln!(
+        "ccll worker {}: {} `{}` in {} on {} ({} threads, pid {})",
+        env!("CARGO_PKG_VERSION"),
+        match job.kind {
+            JobKind::Base => "base job",
+            JobKind::Run => "run",
+        },
+        job.name,
+        job.out_dir.display(),
+        cfg.train.device,
+        if threads == 0 {
+            "default".to_string()
+        } else {
+            threads.to_string()
+        },
+        std::process::id()
+    );
+
+    let started = Instant::now();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut on_event = |e: WorkerEvent| {
+            log_event(&e);
+            events.write(&e);
+        };
+        match job.kind {
+            JobKind::Base => train_base(&cfg, job.data_root.as_deref(), &job.out_dir, &mut on_event)
+                .map(|m| format!("base trained in {:.1} s on {}", m.seconds, m.device)),
+            JobKind::Run => run(
+                &cfg,
+                &RunOptions {
+                    data_root: job.data_root.clone(),
+                    out_dir: job.out_dir.clone(),
+                    base_dir: job.base_dir.clone(),
+                },
+                &mut on_event,
+            )
+            .map(|r| {
+                format!(
+                    "finished: ACC {:.2}, BWT {:.2}, forgetting {:.2} in {:.1} s on {}",
+                    r.metrics.acc, r.metrics.bwt, r.metrics.forgetting, r.wall_seconds, r.device
+                )
+            }),
+        }
+    }));
+    match outcome {
+        Ok(Ok(summary)) => {
+            eprintln!("ccll worker: {summary}");
+            0
+        }
+        Ok(Err(e)) => {
+            let error = format!("{e:#}");
+            eprintln!(
+                "ccll worker: failed after {:.1} s: {error}",
+                started.elapsed().as_secs_f64()
+            );
+            events.write(&WorkerEvent::Failed { error });
+            EXIT_FAILED
+        }
+        Err(payload) => {
+            let msg = panic_message(payload.as_ref());
+            let error = format!("panicked: {msg}");
+            eprintln!("ccll worker: {error}");
+            events.write(&WorkerEvent::Failed { error });
+            EXIT_PANICKED
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
+}
+
+/// Points stdout and stderr at `path` (appending).
+fn redirect_output(path: &Path) -> std::io::Result<()> {
+    let f = OpenOptions::new().create(true).append(true).open(path)?;
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        // SAFETY: dup2 of a file descriptor we own onto the standard ones.
+        if unsafe { libc::dup2(f.as_raw_fd(), fd) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn log_event(e: &WorkerEvent) {
+    match e {
+        WorkerEvent::TaskStarted { task, tasks } => eprintln!("task {task}/{tasks}: training"),
+        WorkerEvent::Epoch(r) => eprintln!(
+            "task {} epoch {}: loss {:.4}, train acc {:.2}%, lr {}, {:.1} s",
+            r.task, r.epoch, r.train_loss, r.train_acc, r.lr, r.seconds
+        ),
+        WorkerEvent::Evaluated {
+            after_task,
+            accuracy,
+            ..
+        } => eprintln!(
+            "after task {after_task}: test accuracy {}",
+            accuracy
+                .iter()
+                .map(|a| format!("{a:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        _ => {}
+    }
+}
+
+/// Appends events as JSON lines, flushed at once so that the runner sees them.
+struct EventWriter {
+    file: File,
+    last_progress: Option<Instant>,
+}
+
+impl EventWriter {
+    fn create(path: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            file: File::create(path)?,
+            last_progress: None,
+        })
+    }
+
+    fn write(&mut self, e: &WorkerEvent) {
+        if let WorkerEvent::Progress { batch, batches, .. } = e {
+            let last_batch = batch == batches;
+            if !last_batch && self.last_progress.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
+                return;
+            }
+            self.last_progress = Some(Instant::now());
+        }
+        if let Ok(mut line) = serde_json::to_vec(e) {
+            line.push(b'\n');
+            // A full disk should not kill the run; the result file is what counts.
+            let _ = self.file.write_all(&line);
+            let _ = self.file.flush();
+        }
+    }
+}
