@@ -125,6 +125,27 @@ fn baselines_side_by_side_with_ccll() {
     }
 }
 
+/// Without clipping, a huge lambda makes SGD diverge on the penalty at task 2; with the
+/// default clipping the same lambda trains every task and forgets less than finetune.
+#[test]
+fn ewc_importance_clipping_keeps_a_huge_lambda_stable() {
+    let _rng = exclusive();
+    let mut s = Session::new(&config("ewc, lambda: 1.0e7, clip_importance: false"), None).unwrap();
+    s.train(0, &mut |_| {}).unwrap();
+    let err = s.train(1, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("diverged") && err.contains("task 2"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let huge = run_to(&config("ewc, lambda: 1.0e7"), dir.path());
+    show("ewc 1e7", &huge);
+    let dir = tempfile::tempdir().unwrap();
+    let finetune = run_to(&config("finetune"), dir.path());
+    assert!(huge.metrics.forgetting < finetune.metrics.forgetting);
+    for j in 0..3 {
+        assert!(huge.acc_matrix.get(j, j).unwrap() > 70.0, "task {}", j + 1);
+    }
+}
+
 #[test]
 fn pnn_and_separate_never_change_a_finished_task() {
     let _rng = exclusive();
