@@ -11,7 +11,7 @@ use tch::Tensor;
 pub enum LrGroup {
     /// `train.lr`.
     Base,
-    /// `train.calibration_lr` (default `train.lr`).
+    /// `train.calibration_lr` (see [`TrainConfig::calibration_lr`]).
     Calibration,
 }
 
@@ -67,7 +67,7 @@ impl Optimizer {
             momentum: cfg.momentum,
             weight_decay: cfg.weight_decay,
             base_lr: cfg.lr,
-            calibration_lr: cfg.calibration_lr.unwrap_or(cfg.lr),
+            calibration_lr: cfg.calibration_lr(),
             slots,
             steps: 0,
         }
@@ -85,11 +85,15 @@ impl Optimizer {
     /// Scales both learning rates by `factor` of their configured value (schedules).
     pub fn set_lr_factor(&mut self, cfg: &TrainConfig, factor: f64) {
         self.base_lr = cfg.lr * factor;
-        self.calibration_lr = cfg.calibration_lr.unwrap_or(cfg.lr) * factor;
+        self.calibration_lr = cfg.calibration_lr() * factor;
     }
 
     pub fn base_lr(&self) -> f64 {
         self.base_lr
+    }
+
+    pub fn calibration_lr(&self) -> f64 {
+        self.calibration_lr
     }
 
     pub fn zero_grad(&mut self) {

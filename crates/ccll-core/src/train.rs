@@ -3,7 +3,7 @@
 use crate::config::TrainConfig;
 use crate::data::DeviceTask;
 use crate::optim::{schedule_factor, Optimizer};
-use crate::strategy::Strategy;
+use crate::strategy::{StepOutput, Strategy};
 use ccll_results::{EpochRecord, WorkerEvent};
 use std::time::Instant;
 use tch::{Kind, Reduction, Tensor};
@@ -15,7 +15,8 @@ const CHECK_EVERY: usize = 10;
 pub enum TrainError {
     #[error(
         "training diverged: the loss became {loss} at task {task}, epoch {epoch}, batch {batch}; \
-         lower train.lr (now {lr}) or check the data"
+         lower train.lr (now {lr}) or train.calibration_lr (now {calibration_lr}), or check \
+         the data"
     )]
     NonFinite {
         task: usize,
@@ -23,6 +24,7 @@ pub enum TrainError {
         batch: usize,
         loss: f64,
         lr: f64,
+        calibration_lr: f64,
     },
     #[error("task {task}: method `{method}` has nothing to train")]
     NothingToTrain { task: usize, method: String },
@@ -38,6 +40,23 @@ pub fn task_seed(seed: u64, task: usize) -> i64 {
         .wrapping_add(task as u64 + 1)
         .rotate_left(17);
     (mixed >> 1) as i64
+}
+
+/// One optimisation step of `task` on a prepared (normalised, augmented) batch: forward and
+/// loss, backward, parameter update. The body of [`train_task`]'s loop, public so that the
+/// benchmarks time exactly what training runs.
+pub fn train_step(
+    strategy: &mut dyn Strategy,
+    opt: &mut Optimizer,
+    x: &Tensor,
+    labels: &Tensor,
+    task: usize,
+) -> StepOutput {
+    let out = strategy.training_step(x, labels, task);
+    opt.zero_grad();
+    out.loss.backward();
+    opt.step();
+    out
 }
 
 /// Trains `task` for `epochs` epochs on the data of the tasks the strategy asks for.
@@ -94,10 +113,7 @@ pub fn train_task(
             let d = &data[*t];
             let x = d.prepare(&d.train.images.index_select(0, idx), true);
             let y = d.train.labels.index_select(0, idx);
-            let out = strategy.training_step(&x, &y, *t);
-            opt.zero_grad();
-            out.loss.backward();
-            opt.step();
+            let out = train_step(strategy, &mut opt, &x, &y, *t);
             let n = y.size()[0];
             seen += n;
             loss_sum += out.loss.detach().to_kind(Kind::Double) * n as f64;
@@ -111,6 +127,7 @@ pub fn train_task(
                         batch: i + 1,
                         loss,
                         lr: opt.base_lr(),
+                        calibration_lr: opt.calibration_lr(),
                     });
                 }
                 events(WorkerEvent::Progress {
