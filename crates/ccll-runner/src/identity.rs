@@ -132,7 +132,7 @@ pub fn run_label(swept: &[(String, serde_yaml::Value)], method: &str) -> String 
 }
 
 /// A short text for a swept value: scalars as written, a mapping by its `name` (a benchmark
-/// as base source), anything else as compact YAML.
+/// as base source, whatever its other keys), anything else as compact JSON.
 pub fn value_label(v: &serde_yaml::Value) -> String {
     use serde_yaml::Value as Y;
     match v {
@@ -141,8 +141,7 @@ pub fn value_label(v: &serde_yaml::Value) -> String {
         Y::Bool(b) => b.to_string(),
         Y::Null => "null".into(),
         Y::Mapping(m) => match m.get("name") {
-            Some(Y::String(name)) if m.len() == 1 => name.clone(),
-            Some(Y::String(name)) => format!("{name}+"),
+            Some(Y::String(name)) => name.clone(),
             _ => compact_yaml(v),
         },
         _ => compact_yaml(v),
