@@ -41,14 +41,42 @@ pub struct DeviceTask {
     pub train: DeviceSplit,
     pub test: DeviceSplit,
     pub classes: i64,
-    pub normalization: Normalization,
     pub augmentation: Augmentation,
+    /// Per-channel `[1, C, 1, 1]` constants on the device, made once rather than per batch.
+    mean: Tensor,
+    std: Tensor,
 }
 
 impl DeviceTask {
+    pub fn new(
+        train: DeviceSplit,
+        test: DeviceSplit,
+        classes: i64,
+        normalization: &Normalization,
+        augmentation: Augmentation,
+    ) -> Self {
+        let device = train.images.device();
+        let c = normalization.mean.len() as i64;
+        let constant = |v: &[f64]| {
+            Tensor::from_slice(v)
+                .to_kind(Kind::Float)
+                .view([1, c, 1, 1])
+                .to_device(device)
+        };
+        Self {
+            mean: constant(&normalization.mean),
+            std: constant(&normalization.std),
+            train,
+            test,
+            classes,
+            augmentation,
+        }
+    }
+
     /// Normalised float images of a batch, augmented when `augment`.
     pub fn prepare(&self, images_u8: &Tensor, augment: bool) -> Tensor {
-        let x = self.normalization.apply(images_u8);
+        // Same arithmetic as `Normalization::apply`: (x / 255 - mean) / std.
+        let x = (images_u8.to_kind(Kind::Float) / 255.0 - &self.mean) / &self.std;
         if augment && !self.augmentation.is_none() {
             self.augmentation.apply(&x)
         } else {

@@ -94,12 +94,14 @@ fn to_device(bench: &Benchmark, device: Device) -> Vec<DeviceTask> {
     bench
         .tasks
         .iter()
-        .map(|t| DeviceTask {
-            train: DeviceSplit::new(&t.train, device),
-            test: DeviceSplit::new(&t.test, device),
-            classes: t.num_classes() as i64,
-            normalization: bench.normalization.clone(),
-            augmentation: bench.augmentation,
+        .map(|t| {
+            DeviceTask::new(
+                DeviceSplit::new(&t.train, device),
+                DeviceSplit::new(&t.test, device),
+                t.num_classes() as i64,
+                &bench.normalization,
+                bench.augmentation,
+            )
         })
         .collect()
 }
