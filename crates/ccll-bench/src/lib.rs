@@ -1,0 +1,72 @@
+//! Benchmarks of ccll, printed as figures with targets (`just bench`, `ccll-bench all`).
+//!
+//! Absolute times on a shared machine are noise, so every figure is a ratio measured in one
+//! run, the two sides timed in alternation, back to back, over several rounds (medians):
+//!
+//! 1. [`throughput`]: training images/s of ccll against a PyTorch eager reference
+//!    (`reference/ccll_ref.py`, run with the `torch` that `setup.sh` installs) for the same
+//!    model, after checking that both compute the same loss, gradients and SGD step on the
+//!    same weights and batch (passed through safetensors files).
+//! 2. [`overhead`]: inference time and counted FLOPs of base + a task's calibration against
+//!    the base alone, per backbone and alpha.
+//! 3. [`epoch`]: a training epoch on real data (batch gathering, normalisation, augmentation,
+//!    bookkeeping) against the pure compute of the same steps.
+//! 4. [`scheduler`]: the sweep runner's makespan on a simulated job graph against the lower
+//!    bound, and its per-job overhead.
+//! 5. [`store`]: recording a run, building the table of a 10,000-run sweep, and the peak
+//!    memory of a worker.
+//!
+//! The models are built by ccll-core's own code ([`model::BenchModel`]) so that the figures
+//! measure what runs execute. Results go to `reports/bench.json` and `reports/bench.md`
+//! ([`report`]).
+
+pub mod epoch;
+pub mod model;
+pub mod overhead;
+pub mod reference;
+pub mod report;
+pub mod scheduler;
+pub mod store;
+pub mod throughput;
+pub mod timing;
+
+/// How long and how often to measure.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Intra-op threads of libtorch, the same on both sides.
+    pub threads: usize,
+    /// Fewer rounds and shorter blocks.
+    pub quick: bool,
+    /// Rounds of alternating measurement (0: the default for the mode).
+    pub rounds: usize,
+    /// Only models whose label contains this text (parts 1 and 2).
+    pub only: Option<String>,
+}
+
+impl Options {
+    /// Whether a model with this label is measured.
+    pub fn selects(&self, label: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| label.contains(o))
+    }
+
+    pub fn rounds(&self) -> usize {
+        match (self.rounds, self.quick) {
+            (0, true) => 3,
+            (0, false) => 5,
+            (n, _) => n,
+        }
+    }
+
+    /// Seconds a timed block should last (each side, each round).
+    pub fn block_seconds(&self) -> f64 {
+        if self.quick {
+            0.6
+        } else {
+            1.5
+        }
+    }
+
+    pub fn warmup_steps(&self) -> usize {
+        2
+    }
+}

@@ -1,0 +1,144 @@
+//! Figure 2: what a task's calibration costs at inference, against the base alone: measured
+//! time (same model, task 1 = base + head 1, task 2 = base + calibration 2 + head 2, eval mode,
+//! no gradients) and counted FLOPs (ccll-core's accounting from the real modules).
+
+use crate::model::{BenchModel, ModelSpec};
+use crate::report::{Figure, Target};
+use crate::timing::{alternate, seconds, steps_for};
+use crate::Options;
+use tch::Device;
+
+const SECTION: &str = "2. calibration overhead (inference)";
+
+pub const ALPHAS: [i64; 4] = [1, 2, 4, 8];
+/// Targets at alpha = 1.
+pub const TIME_TARGET: f64 = 1.15;
+pub const FLOPS_TARGET: f64 = 1.02;
+
+/// The backbones of figure 2 at their usual input sizes; `batch` images per pass.
+pub fn backbones(quick: bool) -> Vec<ModelSpec> {
+    vec![
+        ModelSpec::new("convnet", 32, 2, 1),
+        ModelSpec::new("resnet18_cifar", 20, 2, 1),
+        ModelSpec::new("resnet18_cifar", 64, 2, 1),
+        ModelSpec::new("resnet18", 64, 2, 1).with_batch(if quick { 4 } else { 8 }),
+    ]
+}
+
+/// Label of a backbone without task and alpha.
+fn backbone_label(s: &ModelSpec) -> String {
+    format!("{} w{} {}px b{}", s.arch, s.width, s.image_size, s.batch)
+}
+
+/// Every figure of part 2.
+pub fn run(device: Device, opts: &Options) -> Vec<Figure> {
+    let mut figures = Vec::new();
+    let dev = ccll_core::device::device_name(device);
+    for base in backbones(opts.quick) {
+        for alpha in ALPHAS {
+            let spec = ModelSpec {
+                alpha,
+                ..base.clone()
+            };
+            let name = format!("{} α{alpha}", backbone_label(&spec));
+            if !opts.selects(&name) {
+                continue;
+            }
+            eprintln!("[overhead] {name} on {dev}");
+            let (time_target, flops_target) = if alpha == 1 {
+                (Target::AtMost(TIME_TARGET), Target::AtMost(FLOPS_TARGET))
+            } else {
+                (Target::None, Target::None)
+            };
+            match measure(&spec, device, opts) {
+                Ok(m) => {
+                    figures.push(
+                        Figure::compared(
+                            SECTION,
+                            format!("{name}: time, base + calibration vs base ({dev})"),
+                            "ms/batch",
+                            m.calibrated_ms,
+                            m.base_ms,
+                            m.time_ratio,
+                            time_target,
+                        )
+                        .note(m.spread.clone()),
+                    );
+                    figures.push(
+                        Figure::compared(
+                            SECTION,
+                            format!("{name}: FLOPs, base + calibration vs base"),
+                            "MFLOP/img",
+                            m.calibrated_flops / 1e6,
+                            m.base_flops / 1e6,
+                            m.calibrated_flops / m.base_flops,
+                            flops_target,
+                        )
+                        .note(format!(
+                            "calibration adds {:.0} FLOP/img",
+                            m.calibrated_flops - m.base_flops
+                        )),
+                    );
+                }
+                Err(e) if e.to_string().contains("does not divide") => figures.push(
+                    Figure::plain(SECTION, format!("{name}: not measured"), "", f64::NAN)
+                        .note(format!("{e:#}")),
+                ),
+                Err(e) => figures.push(Figure::failed(
+                    SECTION,
+                    format!("{name} ({dev})"),
+                    time_target,
+                    format!("{e:#}"),
+                )),
+            }
+        }
+    }
+    figures
+}
+
+/// One backbone at one alpha.
+#[derive(Debug, Clone)]
+pub struct Overhead {
+    pub base_ms: f64,
+    pub calibrated_ms: f64,
+    /// Median over rounds of calibrated / base time.
+    pub time_ratio: f64,
+    pub spread: String,
+    pub base_flops: f64,
+    pub calibrated_flops: f64,
+}
+
+pub fn measure(spec: &ModelSpec, device: Device, opts: &Options) -> anyhow::Result<Overhead> {
+    let model = BenchModel::new(spec, device, opts.threads, 21)?;
+    model.randomize(22);
+    let (x, _) = model.random_batch(23);
+    let pass = |task: usize, n: usize| {
+        seconds(|| {
+            for _ in 0..n {
+                let _ = model.infer(&x, task);
+            }
+            model.sync();
+        })
+        .0
+    };
+    let mut one = f64::INFINITY;
+    for _ in 0..opts.warmup_steps() {
+        pass(0, 1);
+        one = one.min(pass(1, 1));
+    }
+    let n = steps_for(one, opts.block_seconds() / 2.0, 500);
+    let paired = alternate::<anyhow::Error>(
+        opts.rounds(),
+        || Ok(pass(1, n) / n as f64),
+        || Ok(pass(0, n) / n as f64),
+    )?;
+    let flops = model.strategy.flops();
+    Ok(Overhead {
+        base_ms: paired.median_b() * 1e3,
+        calibrated_ms: paired.median_a() * 1e3,
+        time_ratio: paired.ratio(),
+        spread: format!("median of {}; {n} passes per block", paired.spread()),
+        base_flops: flops.base as f64,
+        calibrated_flops: (flops.base + flops.calibration) as f64,
+    })
+}
