@@ -146,7 +146,10 @@ pub fn expand(
     let mut default_overrides: Vec<(String, String)> = Vec::new();
     for kv in overrides {
         let Some((key, text)) = kv.split_once('=') else {
-            problems.push(override_problem(kv, "expected KEY=VALUE, e.g. train.epochs=1"));
+            problems.push(override_problem(
+                kv,
+                "expected KEY=VALUE, e.g. train.epochs=1",
+            ));
             continue;
         };
         let key = key.trim();
@@ -418,11 +421,7 @@ impl Locator<'_> {
         }
         if let Some((name, Some(d))) = self.profile {
             if let Some(prefix) = longest_present(d, key) {
-                let base = [
-                    Seg::key("profiles"),
-                    Seg::key(name),
-                    Seg::key("defaults"),
-                ];
+                let base = [Seg::key("profiles"), Seg::key(name), Seg::key("defaults")];
                 return Source::Yaml(with_dotted(&base, &prefix));
             }
         }

@@ -188,7 +188,9 @@ mod tests {
         ));
         assert_eq!(identity(&a), identity(&b));
         let c = cfg(&format!("{BASE}method: {{name: ccll}}\n"));
-        let d = cfg(&format!("{BASE}method: {{name: ccll, alpha: 1, beta: 1}}\n"));
+        let d = cfg(&format!(
+            "{BASE}method: {{name: ccll, alpha: 1, beta: 1}}\n"
+        ));
         let e = cfg(&format!("{BASE}method: {{name: ccll, alpha: 2}}\n"));
         assert_eq!(identity(&c), identity(&d));
         assert_ne!(identity(&c).config_hash, identity(&e).config_hash);
@@ -196,9 +198,15 @@ mod tests {
 
     #[test]
     fn group_key_ignores_only_the_seed() {
-        let a = cfg(&format!("{BASE}method: {{name: ccll}}\ntrain: {{seed: 0}}\n"));
-        let b = cfg(&format!("{BASE}method: {{name: ccll}}\ntrain: {{seed: 1}}\n"));
-        let c = cfg(&format!("{BASE}method: {{name: ccll}}\ntrain: {{seed: 1, lr: 0.1}}\n"));
+        let a = cfg(&format!(
+            "{BASE}method: {{name: ccll}}\ntrain: {{seed: 0}}\n"
+        ));
+        let b = cfg(&format!(
+            "{BASE}method: {{name: ccll}}\ntrain: {{seed: 1}}\n"
+        ));
+        let c = cfg(&format!(
+            "{BASE}method: {{name: ccll}}\ntrain: {{seed: 1, lr: 0.1}}\n"
+        ));
         let (ia, ib, ic) = (identity(&a), identity(&b), identity(&c));
         assert_ne!(ia.config_hash, ib.config_hash);
         assert_eq!(ia.group_key, ib.group_key);
@@ -208,8 +216,8 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys() {
-        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[1,{"z":1,"y":2}],"c":null}}"#)
-            .unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":[1,{"z":1,"y":2}],"c":null}}"#).unwrap();
         let mut s = String::new();
         write_canonical(&v, &mut s);
         assert_eq!(s, r#"{"a":{"c":null,"d":[1,{"y":2,"z":1}]},"b":1}"#);

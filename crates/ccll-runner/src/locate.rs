@@ -177,7 +177,10 @@ defaults:
             Some(3)
         );
         assert_eq!(
-            locate(TEXT, &[Seg::key("grid"), Seg::key("train.seed"), Seg::Index(1)]),
+            locate(
+                TEXT,
+                &[Seg::key("grid"), Seg::key("train.seed"), Seg::Index(1)]
+            ),
             Some(6)
         );
         assert_eq!(locate(TEXT, &[Seg::key("exclude"), Seg::Index(0)]), Some(8));

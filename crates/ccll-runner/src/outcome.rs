@@ -42,7 +42,12 @@ pub fn run_outcome(
     if let Some(r) = result_on_disk(dir, config_hash) {
         return Ok(r);
     }
-    Err(failure(dir, ended, "the worker wrote no result.json", extra_log))
+    Err(failure(
+        dir,
+        ended,
+        "the worker wrote no result.json",
+        extra_log,
+    ))
 }
 
 /// The outcome of a base job that ended.
@@ -62,7 +67,12 @@ pub fn base_outcome(
             ),
             log_tail: log_tail(dir, extra_log),
         }),
-        Err(_) => Err(failure(dir, ended, "the worker wrote no base.json", extra_log)),
+        Err(_) => Err(failure(
+            dir,
+            ended,
+            "the worker wrote no base.json",
+            extra_log,
+        )),
     }
 }
 
@@ -138,6 +148,9 @@ mod tests {
         assert!(f.log_tail.ends_with("line 99"));
         let empty = tempfile::tempdir().unwrap();
         let f = run_outcome(empty.path(), "abc", "killed by signal 9", None).unwrap_err();
-        assert_eq!(f.error, "the worker wrote no result.json (killed by signal 9)");
+        assert_eq!(
+            f.error,
+            "the worker wrote no result.json (killed by signal 9)"
+        );
     }
 }

@@ -80,7 +80,10 @@ impl SweepProgress {
     }
 
     fn running(&self) -> usize {
-        self.lines.keys().filter(|k| matches!(k, JobRef::Run(_))).count()
+        self.lines
+            .keys()
+            .filter(|k| matches!(k, JobRef::Run(_)))
+            .count()
     }
 
     fn counts(&self) -> String {
@@ -293,7 +296,11 @@ mod tests {
         let mut f = std::fs::File::create(&p).unwrap();
         let mut tail = EventTail::default();
         assert!(tail.read_new(&p).is_empty());
-        write!(f, "{{\"event\":\"task_started\",\"task\":1,\"tasks\":3}}\n{{\"event\":\"task_st").unwrap();
+        write!(
+            f,
+            "{{\"event\":\"task_started\",\"task\":1,\"tasks\":3}}\n{{\"event\":\"task_st"
+        )
+        .unwrap();
         f.flush().unwrap();
         let e = tail.read_new(&p);
         assert_eq!(e, vec![WorkerEvent::TaskStarted { task: 1, tasks: 3 }]);

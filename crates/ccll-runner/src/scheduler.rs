@@ -189,7 +189,11 @@ impl Scheduler<'_> {
     }
 
     /// Runs whose base failed fail too, with the base's error and log.
-    async fn fail_orphans(&self, st: &mut State, progress: &mut SweepProgress) -> anyhow::Result<()> {
+    async fn fail_orphans(
+        &self,
+        st: &mut State,
+        progress: &mut SweepProgress,
+    ) -> anyhow::Result<()> {
         for (i, run) in self.plan.runs.iter().enumerate() {
             if !matches!(st.runs[i], RunState::Waiting) {
                 continue;
@@ -238,7 +242,10 @@ impl Scheduler<'_> {
                 continue; // another runner is training it; look again next tick
             };
             if base.dir.join(BASE_MANIFEST).is_file() {
-                progress.println(&format!("{}: trained meanwhile by another sweep", base.label));
+                progress.println(&format!(
+                    "{}: trained meanwhile by another sweep",
+                    base.label
+                ));
                 st.bases[b] = BaseState::Ready;
                 continue;
             }
@@ -335,7 +342,8 @@ impl Scheduler<'_> {
             JobRef::Run(i) => {
                 let run = &self.plan.runs[i];
                 let id = self.run_ids[i];
-                let outcome = run_outcome(&run.dir, &run.spec.identity.config_hash, &exit.how, extra);
+                let outcome =
+                    run_outcome(&run.dir, &run.spec.identity.config_hash, &exit.how, extra);
                 let failure = match outcome {
                     Ok(result) => match self.store.record_finished(id, &result).await {
                         Ok(()) => {
@@ -388,7 +396,10 @@ impl Scheduler<'_> {
                         progress.job_ended(
                             exit.job,
                             true,
-                            &format!("trained in {:.0} s on {}", manifest.seconds, manifest.device),
+                            &format!(
+                                "trained in {:.0} s on {}",
+                                manifest.seconds, manifest.device
+                            ),
                         );
                         st.outcome.bases_trained += 1;
                         st.bases[b] = BaseState::Ready;

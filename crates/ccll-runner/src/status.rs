@@ -34,10 +34,7 @@ pub async fn status_text(store: &Store, sweep: Option<&str>) -> anyhow::Result<S
             let mut t = vec![header("sweep")];
             for n in names {
                 let of: Vec<&RunRow> = rows.iter().filter(|r| r.sweep == n).collect();
-                t.push(count_row(
-                    n.unwrap_or_else(|| "(single runs)".into()),
-                    &of,
-                ));
+                t.push(count_row(n.unwrap_or_else(|| "(single runs)".into()), &of));
             }
             Ok(table(&t))
         }

@@ -170,21 +170,24 @@ impl Study {
 
     /// The profile called `name`, or a problem listing the profiles there are.
     pub fn profile(&self, name: &str) -> Result<&Profile, Problem> {
-        self.profiles.iter().find(|p| p.name == name).ok_or_else(|| {
-            let known: Vec<&str> = self.profiles.iter().map(|p| p.name.as_str()).collect();
-            Problem {
-                place: self.file.clone(),
-                line: None,
-                message: format!(
-                    "no profile `{name}`; {}",
-                    if known.is_empty() {
-                        "this study has no profiles".to_string()
-                    } else {
-                        format!("its profiles: {}", known.join(", "))
-                    }
-                ),
-            }
-        })
+        self.profiles
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.profiles.iter().map(|p| p.name.as_str()).collect();
+                Problem {
+                    place: self.file.clone(),
+                    line: None,
+                    message: format!(
+                        "no profile `{name}`; {}",
+                        if known.is_empty() {
+                            "this study has no profiles".to_string()
+                        } else {
+                            format!("its profiles: {}", known.join(", "))
+                        }
+                    ),
+                }
+            })
     }
 }
 
@@ -201,8 +204,7 @@ pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
@@ -255,10 +257,7 @@ impl Parser<'_> {
             if !TOP_KEYS.contains(&key.as_str()) {
                 self.problem(
                     &[Seg::key(key.clone())],
-                    format!(
-                        "unknown key `{key}`; a study has: {}",
-                        TOP_KEYS.join(", ")
-                    ),
+                    format!("unknown key `{key}`; a study has: {}", TOP_KEYS.join(", ")),
                 );
             }
         }
@@ -291,7 +290,10 @@ impl Parser<'_> {
                 Value::Mapping(Mapping::new())
             }
             None => {
-                self.problem(&[], "missing `defaults` (the run config every run starts from)");
+                self.problem(
+                    &[],
+                    "missing `defaults` (the run config every run starts from)",
+                );
                 Value::Mapping(Mapping::new())
             }
         };
@@ -558,11 +560,8 @@ profiles:
             .replace("method.alpha: [1, 2]", "method.alpha: 4")
             .replace("    description: small", "    descr: small");
         let e = Study::parse(&text, "demo.yaml").unwrap_err();
-        let lines: Vec<(Option<usize>, &str)> = e
-            .0
-            .iter()
-            .map(|p| (p.line, p.message.as_str()))
-            .collect();
+        let lines: Vec<(Option<usize>, &str)> =
+            e.0.iter().map(|p| (p.line, p.message.as_str())).collect();
         assert_eq!(e.0.len(), 4, "{e}");
         assert_eq!(lines[0].0, Some(2), "{e}");
         assert!(lines[0].1.contains("unknown key `descripton`"), "{e}");

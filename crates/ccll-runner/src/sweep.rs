@@ -325,7 +325,10 @@ fn summary_text(
         s += "failures:\n";
         for (i, e) in &o.failed {
             s += &format!("  {}: {}\n", plan.runs[*i].spec.label, first_line(e));
-            s += &format!("    log: {}\n", plan.runs[*i].dir.join(crate::job::LOG_FILE).display());
+            s += &format!(
+                "    log: {}\n",
+                plan.runs[*i].dir.join(crate::job::LOG_FILE).display()
+            );
         }
     }
     if let Some(sig) = o.stopped_by {

@@ -83,8 +83,10 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
             events.write(&e);
         };
         match job.kind {
-            JobKind::Base => train_base(&cfg, job.data_root.as_deref(), &job.out_dir, &mut on_event)
-                .map(|m| format!("base trained in {:.1} s on {}", m.seconds, m.device)),
+            JobKind::Base => {
+                train_base(&cfg, job.data_root.as_deref(), &job.out_dir, &mut on_event)
+                    .map(|m| format!("base trained in {:.1} s on {}", m.seconds, m.device))
+            }
             JobKind::Run => run(
                 &cfg,
                 &RunOptions {
@@ -188,7 +190,11 @@ impl EventWriter {
     fn write(&mut self, e: &WorkerEvent) {
         if let WorkerEvent::Progress { batch, batches, .. } = e {
             let last_batch = batch == batches;
-            if !last_batch && self.last_progress.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
+            if !last_batch
+                && self
+                    .last_progress
+                    .is_some_and(|t| t.elapsed() < PROGRESS_EVERY)
+            {
                 return;
             }
             self.last_progress = Some(Instant::now());

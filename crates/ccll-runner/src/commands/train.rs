@@ -69,7 +69,11 @@ pub fn run_cmd(args: TrainArgs) -> anyhow::Result<()> {
     );
     println!("wrote {}", args.out.join(RESULT_FILE).display());
     if let Some(r) = &recorder {
-        println!("recorded as run {} in {}", r.run_id, r.store.path().display());
+        println!(
+            "recorded as run {} in {}",
+            r.run_id,
+            r.store.path().display()
+        );
     }
     Ok(())
 }

@@ -199,8 +199,13 @@ impl LocalExecutor {
         // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0)
-                    != 0
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
                 {
                     return Err(std::io::Error::last_os_error());
                 }

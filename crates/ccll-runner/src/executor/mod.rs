@@ -54,7 +54,10 @@ impl Executor {
 
     /// Starts a batch of jobs (at most `free_slots`). Each job gets its device and thread
     /// budget here. Per job: where it started, or why it could not start.
-    pub async fn launch(&mut self, jobs: Vec<(JobRef, Job)>) -> Vec<Result<Started, (JobRef, String)>> {
+    pub async fn launch(
+        &mut self,
+        jobs: Vec<(JobRef, Job)>,
+    ) -> Vec<Result<Started, (JobRef, String)>> {
         match self {
             Executor::Local(e) => e.launch(jobs),
             Executor::Slurm(e) => e.launch(jobs).await,

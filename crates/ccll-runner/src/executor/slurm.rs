@@ -50,10 +50,13 @@ impl SlurmOptions {
                 Some(s)
                     if s.is_empty()
                         || !s.chars().all(|c| {
-                            c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.' | ',' | '=' | '+')
+                            c.is_ascii_alphanumeric()
+                                || matches!(c, '_' | '-' | ':' | '.' | ',' | '=' | '+')
                         }) =>
                 {
-                    Err(format!("--{name} `{s}`: only letters, digits and _-:.,=+ are allowed"))
+                    Err(format!(
+                        "--{name} `{s}`: only letters, digits and _-:.,=+ are allowed"
+                    ))
                 }
                 _ => Ok(()),
             }
@@ -64,12 +67,11 @@ impl SlurmOptions {
         plain("mem", &self.mem)?;
         if let Some(t) = &self.time {
             let ok = !t.is_empty()
-                && t.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '-')
+                && t.chars()
+                    .all(|c| c.is_ascii_digit() || c == ':' || c == '-')
                 && t.chars().next().is_some_and(|c| c.is_ascii_digit());
             if !ok {
-                return Err(format!(
-                    "--time `{t}`: use minutes, HH:MM:SS or D-HH:MM:SS"
-                ));
+                return Err(format!("--time `{t}`: use minutes, HH:MM:SS or D-HH:MM:SS"));
             }
         }
         if self.cpus_per_task == Some(0) {
@@ -192,14 +194,14 @@ impl SlurmExecutor {
             return all_fail(format!("creating {}: {e}", self.dir.display()));
         }
         self.batches += 1;
-        let stem = format!(
-            "batch-{}-{}",
-            std::process::id(),
-            self.batches
-        );
+        let stem = format!("batch-{}-{}", std::process::id(), self.batches);
         let list_path = self.dir.join(format!("{stem}.jobs.json"));
         let script_path = self.dir.join(format!("{stem}.sh"));
-        let device = if self.opts.uses_gpu() { "cuda:0" } else { "cpu" };
+        let device = if self.opts.uses_gpu() {
+            "cuda:0"
+        } else {
+            "cpu"
+        };
         let threads = self.opts.cpus_per_task.unwrap_or(1) as usize;
         let list: Vec<Job> = jobs
             .into_iter()
@@ -276,7 +278,9 @@ impl SlurmExecutor {
                     .and_then(|id| id.trim().parse::<u64>().ok())
                 {
                     Some(id) => id,
-                    None => return all_fail(format!("sbatch said `{}`, not a job id", text.trim())),
+                    None => {
+                        return all_fail(format!("sbatch said `{}`, not a job id", text.trim()))
+                    }
                 }
             }
         };
@@ -321,11 +325,7 @@ impl SlurmExecutor {
     }
 
     pub async fn poll(&mut self) -> Vec<Exit> {
-        if self.tasks.is_empty()
-            || self
-                .last_poll
-                .is_some_and(|t| t.elapsed() < self.opts.poll)
-        {
+        if self.tasks.is_empty() || self.last_poll.is_some_and(|t| t.elapsed() < self.opts.poll) {
             return Vec::new();
         }
         self.last_poll = Some(Instant::now());
@@ -355,9 +355,8 @@ impl SlurmExecutor {
                 }
                 None => {
                     let t = &self.tasks[&key];
-                    (t.seen || t.submitted.elapsed() > VANISH_GRACE).then(|| {
-                        (false, "the job vanished from the Slurm queue".to_string())
-                    })
+                    (t.seen || t.submitted.elapsed() > VANISH_GRACE)
+                        .then(|| (false, "the job vanished from the Slurm queue".to_string()))
                 }
             };
             if let Some((success, how)) = ended {
@@ -389,8 +388,8 @@ impl SlurmExecutor {
 fn terminal(state: &str) -> Option<bool> {
     match state {
         "PENDING" | "CONFIGURING" | "RUNNING" | "COMPLETING" | "SUSPENDED" | "REQUEUED"
-        | "REQUEUE_FED" | "REQUEUE_HOLD" | "RESIZING" | "SIGNALING" | "STAGE_OUT"
-        | "STOPPED" | "RESV_DEL_HOLD" => None,
+        | "REQUEUE_FED" | "REQUEUE_HOLD" | "RESIZING" | "SIGNALING" | "STAGE_OUT" | "STOPPED"
+        | "RESV_DEL_HOLD" => None,
         "COMPLETED" => Some(true),
         _ => Some(false),
     }
@@ -424,10 +423,7 @@ pub fn parse_squeue(text: &str) -> HashMap<(u64, usize), String> {
         .filter_map(|l| {
             let (id, state) = l.trim().split_once('|')?;
             let (a, i) = id.split_once('_')?;
-            Some((
-                (a.parse().ok()?, i.parse().ok()?),
-                state.trim().to_string(),
-            ))
+            Some(((a.parse().ok()?, i.parse().ok()?), state.trim().to_string()))
         })
         .collect()
 }
@@ -471,9 +467,8 @@ pub async fn cancel_leftovers(dir: &Path) -> usize {
 
 /// Whether a program is on PATH.
 pub fn which(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|d| d.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,177 @@
+//! A sweep killed with SIGKILL while some runs are finished and others running, then started
+//! again with the same command: every run ends finished exactly once, the runs finished before
+//! the kill are not run again (their results, on disk and in the store, are byte-identical),
+//! no worker outlives the killed runner, and the store is intact.
+
+mod common;
+
+use ccll_report::RunStatus;
+use common::{run, test_study, Sandbox};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Worker processes whose command line mentions `needle` (the sandbox path).
+fn workers_mentioning(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(" worker ") && cmd.contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn sigkill_mid_sweep_then_rerun_finishes_every_run_exactly_once() {
+    let sb = Sandbox::new();
+    let study = test_study("kill");
+    let args = ["--jobs-per-device", "2", "--no-report"];
+    let mut child = sb
+        .sweep(&study, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Wait until at least one run is finished and another is running.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the sweep never reached the kill point"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the sweep ended before it could be killed: {status}");
+        }
+        if sb.db().exists() {
+            let rows = std::panic::catch_unwind(|| sb.rows("kill")).unwrap_or_default();
+            let n = |s| rows.iter().filter(|r| r.status == s).count();
+            if n(RunStatus::Finished) >= 1 && n(RunStatus::Running) >= 1 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // Workers die with their runner (parent-death signal), within moments.
+    let needle = sb.runs().display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !workers_mentioning(&needle).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "orphan workers: {:?}",
+            workers_mentioning(&needle)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let killed = sb.rows("kill");
+    assert_eq!(killed.len(), 6);
+    let finished_before: HashMap<i64, (String, Vec<u8>, String)> = killed
+        .iter()
+        .filter(|r| r.status == RunStatus::Finished)
+        .map(|r| {
+            let dir = run_dir(&sb, &r.config_hash);
+            (
+                r.id,
+                (
+                    sb.result_json(r.id),
+                    std::fs::read(dir.join("result.json")).unwrap(),
+                    r.finished_at.clone().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert!(!finished_before.is_empty());
+    assert!(finished_before.len() < 6);
+
+    // The same command again.
+    let out = run(&mut sb.sweep(&study, &args));
+    assert!(out.status.success());
+    let rows = sb.rows("kill");
+    assert_eq!(rows.len(), 6, "no duplicate rows");
+    let hashes: std::collections::HashSet<&str> =
+        rows.iter().map(|r| r.config_hash.as_str()).collect();
+    assert_eq!(hashes.len(), 6);
+    for r in &rows {
+        assert_eq!(r.status, RunStatus::Finished, "{}: {:?}", r.name, r.error);
+        if let Some((stored, file, finished_at)) = finished_before.get(&r.id) {
+            assert_eq!(r.attempts, 1, "{} ran again", r.name);
+            assert_eq!(
+                &sb.result_json(r.id),
+                stored,
+                "{}: stored result changed",
+                r.name
+            );
+            let dir = run_dir(&sb, &r.config_hash);
+            assert_eq!(
+                &std::fs::read(dir.join("result.json")).unwrap(),
+                file,
+                "{}: result.json changed",
+                r.name
+            );
+            assert_eq!(r.finished_at.as_ref(), Some(finished_at));
+        }
+    }
+    // A run that finished while its runner was dying (result on disk, store still says
+    // running) is recorded from its files on the next start, not run again.
+    let victim = rows
+        .iter()
+        .find(|r| finished_before.contains_key(&r.id))
+        .unwrap();
+    let stored = sb.result_json(victim.id);
+    common::block_on(async {
+        let s = ccll_report::Store::open(&sb.db()).await.unwrap();
+        s.mark_running(victim.id, "cpu", "test").await.unwrap();
+        s.close().await;
+    });
+    let out = run(&mut sb.sweep(&study, &args));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("0 finished now, 5 finished before, 1 recovered from disk"),
+        "{text}"
+    );
+    assert_eq!(sb.result_json(victim.id), stored);
+    assert!(sb
+        .rows("kill")
+        .iter()
+        .all(|r| r.status == RunStatus::Finished));
+
+    // The store is intact.
+    let ok: String = common::block_on(async {
+        let s = ccll_report::Store::open_read_only(&sb.db()).await.unwrap();
+        sqlx_check(&s).await
+    });
+    assert_eq!(ok, "ok");
+}
+
+fn run_dir(sb: &Sandbox, hash: &str) -> std::path::PathBuf {
+    std::fs::read_dir(sb.runs().join("kill"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(&hash[..8]))
+        })
+        .unwrap_or_else(|| panic!("no run dir for {hash}"))
+}
+
+async fn sqlx_check(s: &ccll_report::Store) -> String {
+    match ccll_report::run_query(s, "PRAGMA integrity_check").await {
+        Ok(o) => match o.rows.first().and_then(|r| r.first()) {
+            Some(ccll_report::query::Value::Text(t)) => t.clone(),
+            other => format!("{other:?}"),
+        },
+        Err(e) => format!("{e}"),
+    }
+}

@@ -1,0 +1,151 @@
+//! A whole sweep on the local executor, on generated data: every run recorded, shared bases
+//! trained once and reused, the report written; a rerun does nothing; `ccll train` records
+//! its run too.
+
+mod common;
+
+use ccll_report::RunStatus;
+use common::{ccll, run, test_study, Sandbox};
+
+#[test]
+fn a_local_sweep_records_every_run_and_a_rerun_does_nothing() {
+    let sb = Sandbox::new();
+    let study = test_study("synthetic");
+    let out = run(sb.sweep(&study, &["--jobs-per-device", "2"]));
+    assert!(out.status.success());
+    let rows = sb.rows("synthetic");
+    assert_eq!(rows.len(), 5);
+    for r in &rows {
+        assert_eq!(r.status, RunStatus::Finished, "{}: {:?}", r.name, r.error);
+        assert_eq!(r.attempts, 1, "{}", r.name);
+        assert!(r.acc.is_some());
+        assert_eq!(r.device.as_deref(), Some("cpu"));
+    }
+    // Two seeds: two shared bases, trained once, in the bases folder.
+    let bases: Vec<_> = std::fs::read_dir(sb.runs().join("bases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(bases.len(), 2, "{bases:?}");
+    assert!(bases.iter().all(|b| b.join("base.json").is_file()));
+    // Run directories hold what the worker wrote.
+    let run_dirs: Vec<_> = std::fs::read_dir(sb.runs().join("synthetic"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.ends_with(".slurm"))
+        .collect();
+    assert_eq!(run_dirs.len(), 5);
+    for d in &run_dirs {
+        for f in [
+            "result.json",
+            "config.yaml",
+            "events.jsonl",
+            "worker.log",
+            "job.json",
+        ] {
+            assert!(d.join(f).is_file(), "{} lacks {f}", d.display());
+        }
+    }
+    // The report: table and charts.
+    let report = sb.reports().join("synthetic");
+    assert!(report.join("table.md").is_file());
+    assert!(report.join("param-growth.png").is_file());
+    assert!(report.join("ablation-method.alpha.svg").is_file());
+
+    // Again: nothing runs, nothing changes.
+    let before: Vec<_> = run_dirs
+        .iter()
+        .map(|d| {
+            std::fs::metadata(d.join("result.json"))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
+        .collect();
+    let out = run(sb.sweep(&study, &["--no-report"]));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("0 finished now, 5 finished before"), "{text}");
+    assert!(text.contains("0 trained, 0 failed, 2 cached"), "{text}");
+    let after: Vec<_> = run_dirs
+        .iter()
+        .map(|d| {
+            std::fs::metadata(d.join("result.json"))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(before, after);
+    assert!(sb.rows("synthetic").iter().all(|r| r.attempts == 1));
+
+    // A second sweep with the same bases reuses them (cached across sweeps).
+    let out = run(sb.sweep(
+        &study,
+        &[
+            "--name",
+            "synthetic-again",
+            "-o",
+            "method.alpha=4",
+            "--no-report",
+        ],
+    ));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("0 trained, 0 failed, 2 cached"), "{text}");
+    assert_eq!(sb.rows("synthetic-again").len(), 3);
+
+    // ccll status shows the sweeps by state.
+    let out = run(ccll().arg("status").arg("--db").arg(sb.db()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("synthetic ") && l.contains(" 5 ")),
+        "{text}"
+    );
+    let out = run(ccll().args(["status", "synthetic", "--db"]).arg(sb.db()));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ccll alpha=2 seed=1"));
+}
+
+#[test]
+fn train_records_its_run_in_the_store() {
+    let sb = Sandbox::new();
+    let cfg = sb.dir.path().join("run.yaml");
+    std::fs::write(
+        &cfg,
+        "benchmark: {name: synthetic, tasks: 2, classes_per_task: 2, image_size: 16, channels: 1,\n\
+         \x20           train_per_class: 16, test_per_class: 8}\n\
+         model: {arch: convnet, width: 4}\n\
+         method: {name: ccll}\n\
+         train: {epochs: 1, batch_size: 16, device: cpu}\n",
+    )
+    .unwrap();
+    let out = run(ccll()
+        .args(["train", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(sb.dir.path().join("one"))
+        .arg("--db")
+        .arg(sb.db()));
+    assert!(out.status.success());
+    let rows = common::block_on(async {
+        let s = ccll_report::Store::open_read_only(&sb.db()).await.unwrap();
+        s.runs(None).await.unwrap()
+    });
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].sweep, None);
+    assert_eq!(rows[0].name, "one");
+    assert_eq!(rows[0].status, RunStatus::Finished);
+    assert_eq!(rows[0].attempts, 1);
+    let out = run(ccll()
+        .args(["train", "--no-store", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(sb.dir.path().join("two"))
+        .arg("--db")
+        .arg(sb.dir.path().join("other.sqlite")));
+    assert!(out.status.success());
+    assert!(!sb.dir.path().join("other.sqlite").exists());
+}
