@@ -13,13 +13,18 @@ default:
 build:
     cargo build --quiet --workspace --bins
 
+# (Starts the one-node Slurm cluster of scripts/slurm-local.sh first, where root and the Slurm
+# packages allow, so that the Slurm executor's test runs for real.)
 # Run the whole test suite.
 test: build
+    scripts/slurm-local.sh start || echo "note: no local Slurm cluster here; the Slurm test will say why it skips"
     cargo test --workspace
 
-# Run a study (experiments/NAME.yaml), optionally a profile of it, then draw its charts and table.
-sweep NAME PROFILE="": build
-    {{ccll}} sweep experiments/{{NAME}}.yaml {{ if PROFILE != "" { "--profile " + PROFILE } else { "" } }}
+# (Further `ccll sweep` flags go after the profile: `just sweep ablation_alpha cpu
+# --jobs-per-device 2`, `just sweep quickstart "" --dry-run`.)
+# Run a study (experiments/NAME.yaml), optionally a profile (cpu), then draw its charts and table.
+sweep NAME PROFILE="" *FLAGS: build
+    {{ccll}} sweep experiments/{{NAME}}.yaml {{ if PROFILE != "" { "--profile " + PROFILE } else { "" } }} {{FLAGS}}
 
 # Draw every chart and the table of a recorded sweep into reports/SWEEP/.
 report SWEEP:
