@@ -13,8 +13,9 @@
 //! `fisher_batch: 1` (default) every sample gets its own backward pass: the exact per-sample
 //! Fisher (after each task only, never in the training loop; 1024 passes of one image). With
 //! `fisher_batch: B > 1` the squared gradient of each batch's mean loss, times B, stands in for
-//! the sum of the B per-sample squares (FACIL's approximation: cheaper, equal in expectation
-//! only where the mean gradient is 0, and much smaller than the per-sample Fisher elsewhere).
+//! the sum of the B per-sample squares (FACIL's approximation: cheaper, but equal in
+//! expectation only where the mean gradient is 0, and estimated from B times fewer squared
+//! gradients, so noisier).
 //!
 //! The sum over earlier tasks is kept in closed form in two tensors per parameter, whatever
 //! the number of tasks: `sum_k F_k (theta - theta*_k)^2 = A (theta - mu)^2 + c` with
