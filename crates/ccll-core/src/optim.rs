@@ -62,7 +62,7 @@ impl Optimizer {
                 })
             })
             .collect();
-        Self {
+        let me = Self {
             kind: cfg.optimizer,
             momentum: cfg.momentum,
             weight_decay: cfg.weight_decay,
@@ -70,6 +70,25 @@ impl Optimizer {
             calibration_lr: cfg.calibration_lr(),
             slots,
             steps: 0,
+        };
+        me.define_grads();
+        me
+    }
+
+    /// Gives every optimised tensor a (zero) gradient from the start, so that weight decay and
+    /// momentum apply to it at every step whether or not a batch used it, as PyTorch's SGD does
+    /// with `zero_grad(set_to_none=False)`. Otherwise a tensor (say an old task's head in joint
+    /// training) would be skipped until its first gradient in a run that just loaded it, and
+    /// updated in a run that trained it before: resumed and uninterrupted runs would differ.
+    fn define_grads(&self) {
+        let missing: Vec<Tensor> = self
+            .slots
+            .iter()
+            .filter(|s| s.param.requires_grad() && !s.param.grad().defined())
+            .map(|s| s.param.sum(tch::Kind::Float) * 0.0)
+            .collect();
+        if !missing.is_empty() {
+            Tensor::stack(&missing, 0).sum(tch::Kind::Float).backward();
         }
     }
 

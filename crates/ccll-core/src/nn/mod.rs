@@ -13,7 +13,7 @@ mod task_modules;
 
 pub use backbone::{Arch, Backbone};
 pub use calibration::{Calibration, CalibrationLayer, CalibrationSpec, Ccm, Scm};
-pub use conv_bn::{ConvBn, ConvTrace};
+pub use conv_bn::{channels_last_on_cpu, is_channels_last, ConvBn, ConvTrace};
 pub use task_modules::{count_trainable, is_buffer, TaskModules, CALIBRATION_PREFIX, HEAD_PREFIX};
 
 use std::cell::RefCell;

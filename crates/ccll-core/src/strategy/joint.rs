@@ -6,7 +6,7 @@
 //! with the other methods'. Epochs count passes over all the data so far, so task t costs
 //! about t times task 1. No options.
 
-use super::trunk::{define_grads, Trunk};
+use super::trunk::Trunk;
 use super::{MethodInfo, ParamCounts, Strategy, StrategyContext};
 use crate::config::KeyError;
 use crate::optim::{LrGroup, ParamGroup};
@@ -47,7 +47,6 @@ impl Strategy for Joint {
         for h in &mut self.trunk.heads {
             h.vs.unfreeze();
         }
-        define_grads(&self.trunk.tensors(0..=task));
         Ok(())
     }
 

@@ -30,7 +30,7 @@
 //! Checkpoints: as `finetune`, plus `heads_after_task{t}.safetensors` (the old heads after task
 //! t). The teacher is rebuilt from the model after a task (also on load), so it is not saved.
 
-use super::trunk::{define_grads, Network, Trunk};
+use super::trunk::{Network, Trunk};
 use super::{
     option_bool, option_f64, MethodInfo, ParamCounts, StepOutput, Strategy, StrategyContext,
 };
@@ -177,7 +177,6 @@ impl Strategy for Lwf {
         for h in &mut self.trunk.heads {
             h.vs.unfreeze();
         }
-        define_grads(&self.trunk.tensors(0..=task));
         Ok(())
     }
 

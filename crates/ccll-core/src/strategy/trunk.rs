@@ -16,7 +16,7 @@ use crate::nn::{count_trainable, is_buffer, Arch, Backbone, Fwd, TaskModules};
 use ccll_results::{Artifact, Flops};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
 /// What every baseline takes from the run config and the benchmark.
 #[derive(Debug, Clone)]
@@ -134,26 +134,6 @@ impl Network {
         copy.vs.copy(&self.vs)?;
         copy.vs.freeze();
         Ok(copy)
-    }
-}
-
-/// Gives every tensor that requires a gradient a defined (zero) gradient.
-///
-/// The shared optimiser updates (weight decay, momentum) every tensor whose gradient is
-/// defined, and a gradient, once defined, stays defined (zeroed) from step to step and from
-/// task to task. A method whose batches do not reach all of its trainable tensors (joint: a
-/// batch of task j trains head j only) would then update a head on a batch of another task in
-/// a run that trained it before, and skip it in a run that loaded it from a checkpoint. Calling
-/// this when a task begins makes the two the same: every trainable tensor is updated at every
-/// step, as PyTorch's SGD does with `zero_grad(set_to_none=False)`.
-pub(super) fn define_grads(tensors: &[Tensor]) {
-    let missing: Vec<Tensor> = tensors
-        .iter()
-        .filter(|t| t.requires_grad() && !t.grad().defined())
-        .map(|t| t.sum(Kind::Float) * 0.0)
-        .collect();
-    if !missing.is_empty() {
-        Tensor::stack(&missing, 0).sum(Kind::Float).backward();
     }
 }
 
