@@ -368,6 +368,7 @@ def serve(spec, weights_path, batch_path):
         steps = int(words[1])
         sync(device)
         started = time.perf_counter()
+        cpu_started = time.process_time()
         if words[0] == "run":
             for _ in range(steps):
                 loss = F.cross_entropy(model(x), y)
@@ -384,7 +385,18 @@ def serve(spec, weights_path, batch_path):
             raise SystemExit(f"unknown command {words[0]!r}")
         sync(device)
         seconds = time.perf_counter() - started
-        print(json.dumps({"steps": steps, "seconds": seconds, "images_per_s": steps * n / seconds}), flush=True)
+        cpu_seconds = time.process_time() - cpu_started
+        print(
+            json.dumps(
+                {
+                    "steps": steps,
+                    "seconds": seconds,
+                    "cpu_seconds": cpu_seconds,
+                    "images_per_s": steps * n / seconds,
+                }
+            ),
+            flush=True,
+        )
 
 
 def main():

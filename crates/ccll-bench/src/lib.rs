@@ -51,18 +51,31 @@ impl Options {
 
     pub fn rounds(&self) -> usize {
         match (self.rounds, self.quick) {
-            (0, true) => 3,
-            (0, false) => 5,
+            (0, true) => 5,
+            (0, false) => 9,
             (n, _) => n,
         }
+    }
+
+    /// Rounds for a comparison whose round (both sides) takes `round_seconds`: the default
+    /// number, fewer (at least 3, or 5 outside quick mode) when rounds are long, so that one
+    /// comparison stays within about 30 s (quick: 12 s). An explicit `--rounds` wins.
+    pub fn rounds_for(&self, round_seconds: f64) -> usize {
+        if self.rounds > 0 {
+            return self.rounds;
+        }
+        let budget = if self.quick { 12.0 } else { 30.0 };
+        let floor = if self.quick { 3 } else { 5 };
+        let fit = (budget / round_seconds.max(1e-3)).floor() as usize;
+        fit.clamp(floor, self.rounds())
     }
 
     /// Seconds a timed block should last (each side, each round).
     pub fn block_seconds(&self) -> f64 {
         if self.quick {
-            0.6
+            0.3
         } else {
-            1.5
+            0.6
         }
     }
 

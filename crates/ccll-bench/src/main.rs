@@ -66,6 +66,16 @@ enum Cmd {
     Store,
     /// Only the equivalence checks of part 1 (fast).
     Check,
+    /// Times N training steps of ours only for the models of part 1 (`--only`), and writes
+    /// the weights and batch the reference's `--serve` mode reads (for profilers).
+    #[command(hide = true)]
+    Steps {
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// Where to write weights.safetensors, batch.safetensors and spec.json.
+        #[arg(long)]
+        dump: Option<PathBuf>,
+    },
     /// Runs one lifelong run from a config (the worker stand-in whose memory part 5 measures).
     #[command(hide = true)]
     RunConfig {
@@ -158,6 +168,41 @@ fn main() -> anyhow::Result<()> {
         only: cli.only.clone(),
     };
     let devices = devices(&cli.device)?;
+    if let Cmd::Steps { steps, dump } = &cli.command {
+        for (spec, _, _) in throughput::cases(opts.only.as_deref()) {
+            let mut model = ccll_bench::model::BenchModel::new(&spec, devices[0], threads, 7)?;
+            model.randomize(8);
+            let (x, y) = model.random_batch(9);
+            if let Some(dir) = dump {
+                std::fs::create_dir_all(dir)?;
+                model.save_weights(&dir.join("weights.safetensors"))?;
+                ccll_bench::model::save_batch(&x, &y, &dir.join("batch.safetensors"))?;
+                std::fs::write(
+                    dir.join("spec.json"),
+                    spec.reference_spec(&model.config.train, threads, devices[0]),
+                )?;
+            }
+            for _ in 0..2 {
+                let _ = model.step(&x, &y);
+            }
+            let t = std::time::Instant::now();
+            let cpu = ccll_bench::timing::cpu_seconds();
+            for _ in 0..*steps {
+                let _ = model.step(&x, &y);
+            }
+            model.sync();
+            let secs = t.elapsed().as_secs_f64();
+            let cpu = ccll_bench::timing::cpu_seconds() - cpu;
+            let images = (*steps as i64 * spec.batch) as f64;
+            println!(
+                "{}: {steps} steps in {secs:.2} s, {:.1} img/s, {:.1} img/cpu-s",
+                spec.label(),
+                images / secs,
+                images / cpu
+            );
+        }
+        return Ok(());
+    }
     let needs_reference = matches!(cli.command, Cmd::All | Cmd::Throughput | Cmd::Check);
     let reference = if needs_reference {
         Some(Reference::locate())
@@ -242,7 +287,9 @@ fn main() -> anyhow::Result<()> {
         Cmd::Epoch => "bench-epoch",
         Cmd::Scheduler => "bench-scheduler",
         Cmd::Store => "bench-store",
-        Cmd::Check | Cmd::RunConfig { .. } => unreachable!("handled above"),
+        Cmd::Check | Cmd::RunConfig { .. } | Cmd::Steps { .. } => {
+            unreachable!("handled above")
+        }
     };
     report.write(&cli.out, stem)?;
     println!("{}", report.to_markdown());

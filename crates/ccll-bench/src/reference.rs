@@ -48,6 +48,8 @@ pub struct CheckOutput {
 pub struct Timing {
     pub steps: usize,
     pub seconds: f64,
+    /// CPU time of the reference process (all threads) during the block.
+    pub cpu_seconds: f64,
     pub images_per_s: f64,
 }
 

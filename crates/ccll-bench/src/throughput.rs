@@ -4,7 +4,7 @@
 use crate::model::{save_batch, BenchModel, ModelSpec};
 use crate::reference::Reference;
 use crate::report::{Figure, Target};
-use crate::timing::{alternate, seconds, steps_for};
+use crate::timing::{alternate, cpu_seconds, seconds, steps_for, Paired};
 use crate::Options;
 use std::path::PathBuf;
 use tch::Device;
@@ -13,8 +13,13 @@ const SECTION: &str = "1. training throughput vs PyTorch";
 
 /// ours/reference loss ratio allowed by the equivalence check.
 pub const LOSS_TOLERANCE: f64 = 1e-5;
-/// Relative difference allowed between gradient norms.
-pub const GRAD_TOLERANCE: f64 = 1e-4;
+/// Relative difference allowed between gradient norms. Not tighter: a CCM conv's gradient
+/// passes through batch norm over N values at 1x1 (N = 4-8 here), whose mean subtraction
+/// cancels most of it, so float32 rounding of a different summation order shows at ~1e-3.
+/// A wrong gradient (missing term, wrong factor) is off by far more.
+pub const GRAD_TOLERANCE: f64 = 3e-3;
+/// Relative difference allowed between a trained tensor's norms after one step.
+pub const PARAM_TOLERANCE: f64 = 1e-5;
 
 /// The models of figure 1 and their targets (ours / PyTorch).
 pub fn cases(only: Option<&str>) -> Vec<(ModelSpec, f64, &'static str)> {
@@ -61,12 +66,13 @@ impl Equivalence {
     }
 
     /// Same loss before and after a step (relative `LOSS_TOLERANCE`), same gradient norms
-    /// (`GRAD_TOLERANCE`), same set of trained tensors.
+    /// (`GRAD_TOLERANCE`), same trained tensors after the step (`PARAM_TOLERANCE`), same set
+    /// of trained tensors.
     pub fn holds(&self) -> bool {
         rel(self.ours_loss, self.reference_loss) <= LOSS_TOLERANCE
             && rel(self.ours_after, self.reference_after) <= LOSS_TOLERANCE
             && self.worst_grad.0 <= GRAD_TOLERANCE
-            && self.worst_param.0 <= GRAD_TOLERANCE
+            && self.worst_param.0 <= PARAM_TOLERANCE
             && self.grad_mismatch.is_empty()
             && self.grads > 0
     }
@@ -185,13 +191,22 @@ pub fn check_equivalence_with(
     })
 }
 
+/// What [`measure`] found: wall-clock images/s of both sides per round (paired), and the
+/// same from CPU time (process CPU seconds, all threads), which a busy machine disturbs less.
+#[derive(Debug, Clone)]
+pub struct Speed {
+    pub wall: Paired,
+    pub cpu: Paired,
+    pub steps: usize,
+}
+
 /// Training images per second of ours and of the reference, alternating timed blocks.
 pub fn measure(
     reference: &Reference,
     spec: &ModelSpec,
     device: Device,
     opts: &Options,
-) -> anyhow::Result<(f64, f64, crate::timing::Paired, usize)> {
+) -> anyhow::Result<Speed> {
     let threads = opts.threads;
     let mut model = BenchModel::new(spec, device, threads, 7)?;
     model.randomize(8);
@@ -220,21 +235,42 @@ pub fn measure(
     }
     server.run(opts.warmup_steps())?;
     let steps = steps_for(step_time, opts.block_seconds(), 500);
+    let rounds = opts.rounds_for(2.0 * steps as f64 * step_time);
     let images = (steps as i64 * spec.batch) as f64;
-    let paired = alternate(
-        opts.rounds(),
+    let debug = std::env::var_os("CCLL_BENCH_DEBUG").is_some();
+    let (mut ours_cpu, mut theirs_cpu) = (Vec::new(), Vec::new());
+    let wall = alternate(
+        rounds,
         || -> anyhow::Result<f64> {
+            let cpu = cpu_seconds();
             let (t, _) = seconds(|| {
                 for _ in 0..steps {
                     let _ = model.step(&x, &y);
                 }
                 model.sync();
             });
+            let c = cpu_seconds() - cpu;
+            ours_cpu.push(images / c);
+            if debug {
+                eprintln!("  ours   {:8.1} img/s  {:8.1} img/cpu-s", images / t, images / c);
+            }
             Ok(images / t)
         },
-        || -> anyhow::Result<f64> { Ok(server.run(steps)?.images_per_s) },
+        || -> anyhow::Result<f64> {
+            let r = server.run(steps)?;
+            theirs_cpu.push(images / r.cpu_seconds);
+            if debug {
+                eprintln!(
+                    "  torch  {:8.1} img/s  {:8.1} img/cpu-s",
+                    r.images_per_s,
+                    images / r.cpu_seconds
+                );
+            }
+            Ok(r.images_per_s)
+        },
     )?;
-    Ok((paired.median_a(), paired.median_b(), paired, steps))
+    let cpu = Paired::new(ours_cpu, theirs_cpu);
+    Ok(Speed { wall, cpu, steps })
 }
 
 /// Every figure of part 1 on `device`: an equivalence row and a throughput row per model.
@@ -278,19 +314,23 @@ pub fn run(reference: &Reference, device: Device, opts: &Options) -> Vec<Figure>
             }
         };
         match measure(reference, &spec, device, opts) {
-            Ok((ours, theirs, paired, steps)) => figures.push(
+            Ok(speed) => figures.push(
                 Figure::compared(
                     SECTION,
                     format!("{label}, batch {} ({dev})", spec.batch),
                     "img/s",
-                    ours,
-                    theirs,
-                    paired.ratio(),
+                    speed.wall.median_a(),
+                    speed.wall.median_b(),
+                    speed.wall.ratio(),
                     Target::AtLeast(target),
                 )
                 .note(format!(
-                    "median of {}; {steps} steps per block",
-                    paired.spread()
+                    "wall clock, median of {}; {} steps per block; by CPU time {:.3} ({:.0} vs {:.0} img/cpu-s)",
+                    speed.wall.spread(),
+                    speed.steps,
+                    speed.cpu.ratio(),
+                    speed.cpu.median_a(),
+                    speed.cpu.median_b(),
                 ))
                 .note(if equivalent {
                     ""

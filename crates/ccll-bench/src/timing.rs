@@ -19,6 +19,20 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// CPU time (user + system, all threads) this process has used, in seconds.
+pub fn cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we pass.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if r != 0 {
+        return f64::NAN;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 /// Seconds that `f` takes.
 pub fn seconds<T>(f: impl FnOnce() -> T) -> (f64, T) {
     let t = Instant::now();
@@ -36,6 +50,12 @@ pub struct Paired {
 }
 
 impl Paired {
+    /// Pairs two samples round by round.
+    pub fn new(a: Vec<f64>, b: Vec<f64>) -> Self {
+        let ratios = a.iter().zip(&b).map(|(x, y)| x / y).collect();
+        Self { a, b, ratios }
+    }
+
     pub fn median_a(&self) -> f64 {
         median(&self.a)
     }
