@@ -1,6 +1,6 @@
-//! The shipped quickstart study end to end on the real MNIST files, made tiny with overrides:
-//! the store filled, the charts and table written. Skipped, with the reason printed, when the
-//! MNIST files are absent (`ccll data fetch mnist` installs them).
+//! The shipped quickstart study end to end on the real MNIST and Fashion-MNIST files, made tiny
+//! with overrides: the store filled, the charts and table written. Skipped, with the reason
+//! printed, when the files are absent (`ccll data fetch all` installs them).
 
 mod common;
 
@@ -12,12 +12,14 @@ fn quickstart_fills_the_store_and_writes_the_charts() {
     let data = std::env::var_os("CCLL_DATA")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| repo_root().join("data"));
-    if !data.join("mnist").is_dir() {
-        eprintln!(
-            "SKIPPED: no MNIST in {} (run `ccll data fetch mnist` or ./setup.sh)",
-            data.display()
-        );
-        return;
+    for d in ["mnist", "fashion-mnist"] {
+        if !data.join(d).is_dir() {
+            eprintln!(
+                "SKIPPED: no {d} in {} (run `ccll data fetch all` or ./setup.sh)",
+                data.display()
+            );
+            return;
+        }
     }
     let sb = Sandbox::new();
     let out = run(sb
@@ -25,9 +27,9 @@ fn quickstart_fills_the_store_and_writes_the_charts() {
             &repo_root().join("experiments/quickstart.yaml"),
             &[
                 "-o",
-                "benchmark.per_class_cap=40",
+                "benchmark.per_class_cap=20",
                 "-o",
-                "benchmark.test_per_class_cap=40",
+                "benchmark.test_per_class_cap=20",
                 "-o",
                 "train.epochs=1",
                 "-o",
@@ -42,7 +44,7 @@ fn quickstart_fills_the_store_and_writes_the_charts() {
     assert_eq!(methods, ["ccll", "head_only", "finetune"]);
     for r in &rows {
         assert_eq!(r.status, RunStatus::Finished, "{}: {:?}", r.name, r.error);
-        assert_eq!(r.benchmark, "split_mnist");
+        assert_eq!(r.benchmark, "fashion_mnist_to_mnist");
         let acc = r.acc.expect("a finished run has its ACC");
         assert!((0.0..=100.0).contains(&acc), "{}: {acc}", r.name);
     }
