@@ -1,5 +1,5 @@
 //! `ccll-bench`: the benchmarks of ccll as figures with targets (see the crate docs of
-//! `ccll_bench` and docs/bench.md). `ccll-bench all` is what `just bench` runs.
+//! `ccll_bench` and README.md#benchmarks-just-bench). `ccll-bench all` is what `just bench` runs.
 
 use ccll_bench::reference::Reference;
 use ccll_bench::report::{BenchReport, Figure, MachineInfo, Target};

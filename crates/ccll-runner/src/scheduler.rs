@@ -22,6 +22,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
+/// How often the loop looks at running jobs (new events, Slurm states) when nothing wakes it
+/// earlier; a local worker's exit (SIGCHLD) wakes it at once.
 const TICK: Duration = Duration::from_millis(250);
 
 #[derive(Debug)]
@@ -113,6 +115,10 @@ impl Scheduler<'_> {
         };
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
+        // A worker that ended frees its slot: start the next job now, not at the next tick
+        // (at a 250 ms tick, about 125 ms of idle slot per job). Other children (squeue) only
+        // cost a loop turn.
+        let mut sigchld = signal(SignalKind::child())?;
 
         loop {
             self.fail_orphans(&mut st, progress).await?;
@@ -129,6 +135,7 @@ impl Scheduler<'_> {
             } else {
                 tokio::select! {
                     _ = tokio::time::sleep(TICK) => None,
+                    _ = sigchld.recv() => None,
                     _ = sigint.recv() => Some("SIGINT"),
                     _ = sigterm.recv() => Some("SIGTERM"),
                 }

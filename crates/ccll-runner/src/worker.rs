@@ -24,6 +24,17 @@ pub const EXIT_PANICKED: i32 = 101;
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
+/// Benchmarks only (`ccll-bench scheduler`, figure 4): when this variable names a JSON file
+/// mapping job names to seconds, a job of that map does not train. It sleeps until that many
+/// seconds after its process started (so the process start-up, loading libtorch, is part of
+/// the job's time, as in a training job) and leaves a minimal `base.json` or `config.yaml` +
+/// `result.json` and a `sleep.json` with its start-up time. This lets the benchmark measure the
+/// runner's scheduling, executor and store writes on a job graph with known durations, through
+/// the real `ccll worker` processes. A job missing from the map fails.
+pub const SLEEP_JOBS_ENV: &str = "CCLL_SLEEP_JOBS";
+/// What a sleep job reports beside its outcome (see [`SLEEP_JOBS_ENV`]).
+pub const SLEEP_REPORT_FILE: &str = "sleep.json";
+
 /// Runs `job` in this process and returns the exit status to end it with.
 pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
     if let Err(e) = std::fs::create_dir_all(&job.out_dir) {
@@ -76,6 +87,18 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
         std::process::id()
     );
 
+    if let Some(map) = std::env::var_os(SLEEP_JOBS_ENV) {
+        return match sleep_job(job, &cfg, Path::new(&map)) {
+            Ok(()) => 0,
+            Err(e) => {
+                let error = format!("{e:#}");
+                eprintln!("ccll worker: sleep job failed: {error}");
+                events.write(&WorkerEvent::Failed { error });
+                EXIT_FAILED
+            }
+        };
+    }
+
     let started = Instant::now();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut on_event = |e: WorkerEvent| {
@@ -126,6 +149,94 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
             EXIT_PANICKED
         }
     }
+}
+
+/// A job of a benchmark that sleeps instead of training (see [`SLEEP_JOBS_ENV`]).
+fn sleep_job(job: &Job, cfg: &ccll_core::RunConfig, map: &Path) -> anyhow::Result<()> {
+    use ccll_core::run::{base_key, write_json_atomic, BaseManifest, BASE_MANIFEST, CONFIG_FILE};
+    use ccll_results::{Flops, Metrics, ParamReport, RunResult, TaskMatrix};
+    let text = std::fs::read_to_string(map)
+        .map_err(|e| anyhow::anyhow!("${SLEEP_JOBS_ENV}: {}: {e}", map.display()))?;
+    let seconds: std::collections::HashMap<String, f64> = serde_json::from_str(&text)?;
+    let Some(&target) = seconds.get(&job.name) else {
+        anyhow::bail!("job `{}` is not in {}", job.name, map.display());
+    };
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    let startup = process_age().unwrap_or(0.0);
+    let started_unix = unix() - startup;
+    std::thread::sleep(Duration::from_secs_f64((target - startup).max(0.0)));
+    let lifetime = process_age().unwrap_or(target);
+    write_json_atomic(
+        &job.out_dir.join(SLEEP_REPORT_FILE),
+        &serde_json::json!({
+            "target_seconds": target,
+            "startup_seconds": startup,
+            "started_unix": started_unix,
+            "ended_unix": unix(),
+        }),
+    )?;
+    match job.kind {
+        JobKind::Base => write_json_atomic(
+            &job.out_dir.join(BASE_MANIFEST),
+            &BaseManifest {
+                key: base_key(cfg).unwrap_or_default(),
+                includes_task1: false,
+                curves: Vec::new(),
+                device: cfg.train.device.clone(),
+                seconds: lifetime,
+            },
+        ),
+        JobKind::Run => {
+            std::fs::write(job.out_dir.join(CONFIG_FILE), serde_yaml::to_string(cfg)?)?;
+            let mut acc = TaskMatrix::new();
+            acc.push_row(&[0.0], 1);
+            let result = RunResult {
+                method: cfg.method.name.clone(),
+                benchmark: cfg.benchmark.name.clone(),
+                seed: cfg.train.seed,
+                tasks: Vec::new(),
+                metrics: Metrics::from_matrix(&acc).expect("one row"),
+                loss_matrix: acc.clone(),
+                acc_matrix: acc,
+                params: ParamReport::from_counts(
+                    0,
+                    &[],
+                    Flops {
+                        base: 0,
+                        calibration: 0,
+                    },
+                ),
+                curves: Vec::new(),
+                artifacts: Vec::new(),
+                device: cfg.train.device.clone(),
+                wall_seconds: lifetime,
+            };
+            write_json_atomic(&job.out_dir.join(ccll_core::run::RESULT_FILE), &result)
+        }
+    }
+}
+
+/// Seconds since this process was created (from `/proc/self/stat`, 10 ms resolution).
+fn process_age() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, starttime 22.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let ticks: f64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    // SAFETY: sysconf and clock_gettime only read or write the values given.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    if hz <= 0 || unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } != 0 {
+        return None;
+    }
+    let now = now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9;
+    Some((now - ticks / hz as f64).max(0.0))
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -27,5 +27,12 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<u8> {
         _ => anyhow::bail!("give --job FILE, or --job-list FILE --index N"),
     };
     let code = run_worker(&job, a.redirect_log);
-    Ok(u8::try_from(code).unwrap_or(1))
+    // Everything the job leaves is written and closed (events are flushed line by line), so
+    // end here without the C++ static destructors of libtorch and the CUDA libraries, which
+    // take about 0.1 s of a slot per job for nothing.
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit ends the process at once; no Rust state is used after it.
+    unsafe { libc::_exit(code) }
 }

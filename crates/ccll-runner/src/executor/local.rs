@@ -113,6 +113,8 @@ pub struct LocalExecutor {
     exe: PathBuf,
     slots: Vec<Slot>,
     running: Vec<Running>,
+    /// Extra environment of every worker (see [`LocalExecutor::with_env`]).
+    env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl LocalExecutor {
@@ -122,7 +124,15 @@ impl LocalExecutor {
             exe,
             slots,
             running: Vec::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// Sets `key` in every worker's environment; for a benchmark's sleep jobs
+    /// (`crate::worker::SLEEP_JOBS_ENV`), without touching the runner's own environment.
+    pub fn with_env(mut self, key: &str, value: impl Into<std::ffi::OsString>) -> Self {
+        self.env.push((key.to_string(), value.into()));
+        self
     }
 
     pub fn slots(&self) -> &[Slot] {
@@ -194,6 +204,7 @@ impl LocalExecutor {
                     SlotDevice::Cuda(n) => n.to_string(),
                 },
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .process_group(0);
         let parent = std::process::id() as libc::pid_t;
         // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
