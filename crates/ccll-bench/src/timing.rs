@@ -111,7 +111,7 @@ pub fn alternate<E>(
 /// Steps per timed block so that a block lasts about `block_seconds`, from the time of one
 /// step; at least 1, at most `max`.
 pub fn steps_for(step_seconds: f64, block_seconds: f64, max: usize) -> usize {
-    if !(step_seconds > 0.0) {
+    if step_seconds.is_nan() || step_seconds <= 0.0 {
         return max;
     }
     ((block_seconds / step_seconds).ceil() as usize).clamp(1, max)

@@ -103,10 +103,11 @@ fn tensor_bytes(t: &Tensor) -> Result<(Dtype, Vec<u8>), String> {
     }
 }
 
+/// A checkpoint's tensors and its string metadata, both by name.
+pub type TensorsAndMetadata = (BTreeMap<String, Tensor>, BTreeMap<String, String>);
+
 /// Reads every tensor and the metadata of a checkpoint.
-pub fn read_tensors(
-    path: &Path,
-) -> Result<(BTreeMap<String, Tensor>, BTreeMap<String, String>), CheckpointError> {
+pub fn read_tensors(path: &Path) -> Result<TensorsAndMetadata, CheckpointError> {
     let bytes = std::fs::read(path).map_err(|e| file_err(path, e))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| file_err(path, format!("not a safetensors file: {e}")))?;

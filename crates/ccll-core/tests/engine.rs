@@ -108,7 +108,7 @@ fn scratch_freeze_trains_no_base_parameter() {
     s.train(0, &mut |_| {}).unwrap();
     assert_same(&before, &snapshot(&s, "base."), "ccll_sf_sc after task 1");
     assert!(
-        snapshot(&s, "task1.calibration").len() > 0,
+        !snapshot(&s, "task1.calibration").is_empty(),
         "ccll_sf_sc calibrates task 1 too"
     );
 }

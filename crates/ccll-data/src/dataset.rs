@@ -210,8 +210,8 @@ impl DatasetId {
             Self::Cifar10 => "Download the binary version from https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and extract it under DATA (it creates cifar-10-batches-bin/), or set benchmark.data_root / CCLL_DATA / benchmark.dataset_dir.",
             Self::Cifar100 => "Download the binary version from https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz and extract it under DATA (it creates cifar-100-binary/), or set benchmark.data_root / CCLL_DATA / benchmark.dataset_dir.",
             Self::Svhn => "Download train_32x32.mat and test_32x32.mat (format 2, cropped digits) from http://ufldl.stanford.edu/housenumbers/ into DATA/svhn, or set benchmark.data_root / CCLL_DATA / benchmark.dataset_dir.",
-            Self::ImageNet100 => "Arrange the ImageNet-100 subset (100 ILSVRC-2012 classes) as image folders DATA/imagenet100/train/CLASS/*.JPEG and DATA/imagenet100/val/CLASS/*.JPEG (see docs/data.md), or set benchmark.dataset_dir to such a folder.",
-            Self::MsCeleb10k => "Arrange the MS-Celeb-10K subset (10,000 identities) as image folders DATA/msceleb10k/train/IDENTITY/*.jpg and DATA/msceleb10k/val/IDENTITY/*.jpg (see docs/data.md), or set benchmark.dataset_dir to such a folder.",
+            Self::ImageNet100 => "Arrange the ImageNet-100 subset (100 ILSVRC-2012 classes) as image folders DATA/imagenet100/train/CLASS/*.JPEG and DATA/imagenet100/val/CLASS/*.JPEG (see README.md#data-and-benchmarks), or set benchmark.dataset_dir to such a folder.",
+            Self::MsCeleb10k => "Arrange the MS-Celeb-10K subset (10,000 identities) as image folders DATA/msceleb10k/train/IDENTITY/*.jpg and DATA/msceleb10k/val/IDENTITY/*.jpg (see README.md#data-and-benchmarks), or set benchmark.dataset_dir to such a folder.",
         }
     }
 

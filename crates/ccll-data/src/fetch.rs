@@ -122,7 +122,7 @@ impl std::str::FromStr for Dataset {
             "mnist" => Ok(Self::Mnist),
             "fashion-mnist" | "fashionmnist" => Ok(Self::FashionMnist),
             other => Err(format!(
-                "`{other}` cannot be fetched; fetchable: mnist, fashion-mnist (CIFAR, SVHN, ImageNet-100 and MS-Celeb-10K: see docs/data.md)"
+                "`{other}` cannot be fetched; fetchable: mnist, fashion-mnist (CIFAR, SVHN, ImageNet-100 and MS-Celeb-10K: see README.md#data-and-benchmarks)"
             )),
         }
     }
@@ -514,7 +514,7 @@ mod tests {
         assert!("cifar10"
             .parse::<Dataset>()
             .unwrap_err()
-            .contains("docs/data.md"));
+            .contains("README.md#data-and-benchmarks"));
     }
 
     #[test]

