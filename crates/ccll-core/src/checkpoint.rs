@@ -152,24 +152,34 @@ pub fn load_store(vs: &VarStore, path: &Path) -> Result<BTreeMap<String, String>
             });
         }
     }
+    // Check every variable (in name order, so the error is always the same one) before
+    // copying any: a wrong file leaves the model untouched.
+    let vars: BTreeMap<String, Tensor> = vars.into_iter().collect();
+    for (name, var) in &vars {
+        let err = |message: String| CheckpointError::Tensor {
+            path: path.display().to_string(),
+            name: name.clone(),
+            message,
+        };
+        let src = tensors
+            .get(name)
+            .ok_or_else(|| err("missing from the checkpoint".into()))?;
+        if src.size() != var.size() {
+            return Err(err(format!(
+                "shape {:?} in the file, {:?} in the model",
+                src.size(),
+                var.size()
+            )));
+        }
+    }
     tch::no_grad(|| {
         for (name, mut var) in vars {
-            let err = |message: String| CheckpointError::Tensor {
-                path: path.display().to_string(),
-                name: name.clone(),
-                message,
-            };
-            let src = tensors
-                .get(&name)
-                .ok_or_else(|| err("missing from the checkpoint".into()))?;
-            if src.size() != var.size() {
-                return Err(err(format!(
-                    "shape {:?} in the file, {:?} in the model",
-                    src.size(),
-                    var.size()
-                )));
-            }
-            var.f_copy_(src).map_err(|e| err(e.to_string()))?;
+            var.f_copy_(&tensors[&name])
+                .map_err(|e| CheckpointError::Tensor {
+                    path: path.display().to_string(),
+                    name: name.clone(),
+                    message: e.to_string(),
+                })?;
         }
         Ok(())
     })?;
@@ -215,7 +225,7 @@ mod tests {
         let _bn3 = nn::batch_norm2d(vs3.root() / "bn", 4, Default::default());
         let e = load_store(&vs3, &path).unwrap_err().to_string();
         assert!(
-            e.contains("head.weight") && e.contains("shape [2, 3]"),
+            e.contains("head.bias") && e.contains("shape [2] in the file, [5] in the model"),
             "{e}"
         );
     }

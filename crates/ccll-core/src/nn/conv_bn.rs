@@ -161,34 +161,27 @@ mod tests {
     fn cpu_conv_weights_are_channels_last_with_unchanged_values() {
         let vs = nn::VarStore::new(Device::Cpu);
         let mut points = Vec::new();
-        tch::manual_seed(0);
         let c = ConvBn::new(&vs.root(), "conv1", "bn1", 3, 8, 3, 1, &mut points);
         let w = &c.conv.ws;
         assert_eq!(w.size(), vec![8, 3, 3, 3]);
         assert_eq!(w.stride(), vec![27, 1, 9, 3], "NHWC strides");
         assert!(w.requires_grad());
-        tch::manual_seed(0);
-        let vs2 = nn::VarStore::new(Device::Cpu);
-        let plain = nn::conv2d(
-            vs2.root() / "conv1",
-            3,
-            8,
-            3,
-            nn::ConvConfig {
-                padding: 1,
-                bias: false,
-                ws_init: nn::Init::Kaiming {
-                    dist: nn::init::NormalOrUniform::Normal,
-                    fan: nn::init::FanInOut::FanOut,
-                    non_linearity: nn::init::NonLinearity::ReLU,
-                },
-                ..Default::default()
-            },
-        );
-        assert!(w.equal(&plain.ws), "same values as a contiguous weight");
-        assert!(is_channels_last(w) && !is_channels_last(&plain.ws));
         // The store hands out the same (channels-last) tensor.
         assert_eq!(vs.variables()["conv1.weight"].stride(), vec![27, 1, 9, 3]);
+
+        // Changing the layout keeps every value where it was (no RNG involved: other tests
+        // share libtorch's generator).
+        let vs2 = nn::VarStore::new(Device::Cpu);
+        let t = vs2.root().var_copy(
+            "w",
+            &Tensor::arange(8 * 3 * 9, (tch::Kind::Float, Device::Cpu)).view([8, 3, 3, 3]),
+        );
+        let before = t.detach().copy();
+        assert!(!is_channels_last(&t));
+        channels_last_on_cpu(&t);
+        assert!(is_channels_last(&t) && t.requires_grad());
+        assert!(t.equal(&before), "same values as the contiguous weight");
+        assert!(vs2.variables()["w"].equal(&before));
     }
 
     #[test]
