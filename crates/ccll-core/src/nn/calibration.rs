@@ -15,8 +15,12 @@ pub struct Scm {
 
 impl Scm {
     fn new(p: nn::Path, channels: i64, alpha: i64) -> Self {
+        let weight = p.zeros("weight", &[channels, alpha, 3, 3]);
+        // Same layout as the base's convs (NHWC on CPU), so that the grouped conv's output
+        // matches its input and the residual add is one vectorised pass.
+        super::conv_bn::channels_last_on_cpu(&weight);
         Self {
-            weight: p.zeros("weight", &[channels, alpha, 3, 3]),
+            weight,
             groups: channels / alpha,
         }
     }
