@@ -33,6 +33,8 @@ pub struct ModelSpec {
     pub batch: i64,
     /// `ccll` (SCM + CCM), or another calibrated variant.
     pub method: String,
+    /// Learning rate of the base and head (the calibration's is 0.2 x this, as in runs).
+    pub lr: f64,
 }
 
 impl ModelSpec {
@@ -53,7 +55,13 @@ impl ModelSpec {
             beta: 1,
             batch: 64,
             method: "ccll".into(),
+            lr: TrainConfig::default().lr,
         }
+    }
+
+    pub fn with_lr(mut self, lr: f64) -> Self {
+        self.lr = lr;
+        self
     }
 
     pub fn with_batch(mut self, batch: i64) -> Self {
@@ -94,6 +102,7 @@ impl ModelSpec {
             },
             train: TrainConfig {
                 batch_size: self.batch as usize,
+                lr: self.lr,
                 device: ccll_core::device::device_name(device),
                 threads,
                 ..Default::default()
