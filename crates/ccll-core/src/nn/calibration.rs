@@ -10,6 +10,10 @@ use tch::{nn, nn::ModuleT, Tensor};
 #[derive(Debug)]
 pub struct Scm {
     weight: Tensor,
+    /// The residual as a kernel: 1 at the centre tap of each output channel's own input
+    /// channel (a constant, not a variable). `conv(X, W + I) = X + conv(X, W)`, values and
+    /// gradients alike, in one convolution instead of a convolution and a full-size add.
+    identity: Tensor,
     groups: i64,
 }
 
@@ -17,17 +21,31 @@ impl Scm {
     fn new(p: nn::Path, channels: i64, alpha: i64) -> Self {
         let weight = p.zeros("weight", &[channels, alpha, 3, 3]);
         // Same layout as the base's convs (NHWC on CPU), so that the grouped conv's output
-        // matches its input and the residual add is one vectorised pass.
+        // matches its input layout.
         super::conv_bn::channels_last_on_cpu(&weight);
+        let mut identity = weight.zeros_like().detach();
+        let c = Tensor::arange(channels, (tch::Kind::Int64, weight.device()));
+        let within = c.remainder(alpha);
+        let _ = identity.index_put_(
+            &[
+                Some(c),
+                Some(within),
+                Some(Tensor::from(1i64).to_device(weight.device())),
+                Some(Tensor::from(1i64).to_device(weight.device())),
+            ],
+            &Tensor::from(1f32).to_device(weight.device()),
+            false,
+        );
         Self {
             weight,
+            identity,
             groups: channels / alpha,
         }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x + x.conv2d(
-            &self.weight,
+        x.conv2d(
+            &(&self.weight + &self.identity),
             None::<Tensor>,
             [1, 1],
             [1, 1],
@@ -184,5 +202,48 @@ impl Calibration {
 
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// Deterministic values without libtorch's generator (shared by concurrent tests).
+    fn ramp(shape: &[i64], scale: f64) -> Tensor {
+        let n: i64 = shape.iter().product();
+        (Tensor::arange(n, (Kind::Float, Device::Cpu)) * 0.37)
+            .sin()
+            .view(shape)
+            * scale
+    }
+
+    #[test]
+    fn scm_is_x_plus_its_grouped_conv_and_a_fresh_one_is_the_identity() {
+        for alpha in [1, 2, 4] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let scm = Scm::new(vs.root() / "scm", 8, alpha);
+            let x = ramp(&[2, 8, 5, 5], 1.0);
+            assert!(
+                scm.forward(&x).equal(&x),
+                "alpha {alpha}: fresh SCM is exact identity"
+            );
+            tch::no_grad(|| {
+                let mut w = scm.weight.shallow_clone();
+                w.copy_(&ramp(&[8, alpha, 3, 3], 0.1));
+            });
+            let expected = &x
+                + x.conv2d(
+                    &scm.weight.contiguous(),
+                    None::<Tensor>,
+                    [1, 1],
+                    [1, 1],
+                    [1, 1],
+                    8 / alpha,
+                );
+            let diff = (scm.forward(&x) - expected).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "alpha {alpha}: max difference {diff}");
+        }
     }
 }
