@@ -144,6 +144,7 @@ fn worker_command(cli: &Cli, scratch: &std::path::Path) -> anyhow::Result<Worker
 }
 
 fn main() -> anyhow::Result<()> {
+    ccll_core::allocator::keep_freed_memory();
     let cli = Cli::parse();
     if let Cmd::RunConfig { config, out } = &cli.command {
         let cfg = ccll_core::RunConfig::from_file(config)?;

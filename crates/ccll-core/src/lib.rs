@@ -3,6 +3,7 @@
 //! accounting, and safetensors checkpoints.
 
 pub mod accounting;
+pub mod allocator;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
