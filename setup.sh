@@ -51,7 +51,7 @@ if ! torch_ok; then
   torch_ok || die "PyTorch $TORCH_VERSION did not install into $VENV"
 fi
 # torch-sys reads LIBTORCH (set in .cargo/config.toml) = this link to the torch package.
-torch_dir=$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+torch_dir=$("$VENV/bin/python" -W ignore -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 [ "$(readlink "$VENV/libtorch" 2>/dev/null)" = "$torch_dir" ] || ln -sfn "$torch_dir" "$VENV/libtorch"
 
 # --- just --------------------------------------------------------------------------------
