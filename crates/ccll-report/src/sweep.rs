@@ -33,10 +33,14 @@ impl SweepData {
     /// Loads the sweep named `name`; fails with a message naming it when it does not exist.
     pub async fn load(store: &Store, name: &str) -> Result<SweepData, ReportError> {
         let runs = store.runs(Some(name)).await?;
-        let mut results = HashMap::new();
-        for r in runs.iter().filter(|r| r.status == RunStatus::Finished) {
-            results.insert(r.id, store.run_result(r.id).await?);
-        }
+        let mut results = store.sweep_results(name).await?;
+        // A run recorded between the two reads is left for the next report.
+        let finished: std::collections::HashSet<i64> = runs
+            .iter()
+            .filter(|r| r.status == RunStatus::Finished)
+            .map(|r| r.id)
+            .collect();
+        results.retain(|id, _| finished.contains(id));
         Ok(SweepData {
             name: name.to_string(),
             runs,
@@ -44,9 +48,12 @@ impl SweepData {
         })
     }
 
-    /// The run with id `id`, if it belongs to the sweep.
+    /// The run with id `id`, if it belongs to the sweep (`runs` is in id order, as loaded).
     pub fn run(&self, id: i64) -> Option<&RunRow> {
-        self.runs.iter().find(|r| r.id == id)
+        match self.runs.binary_search_by_key(&id, |r| r.id) {
+            Ok(i) => Some(&self.runs[i]),
+            Err(_) => self.runs.iter().find(|r| r.id == id),
+        }
     }
 
     /// Finished runs with their results, oldest first.
@@ -98,6 +105,7 @@ impl SweepData {
 /// seed and other than the keys in `leave_out`.
 pub fn group_runs(runs: &[RunRow], leave_out: &[String]) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
+    let mut position: HashMap<String, usize> = HashMap::new();
     for r in runs {
         let values = swept_values(r, leave_out);
         // With keys left out, runs of different group keys may merge: group by values then.
@@ -106,14 +114,17 @@ pub fn group_runs(runs: &[RunRow], leave_out: &[String]) -> Vec<Group> {
         } else {
             serde_json::to_string(&values).unwrap_or_default()
         };
-        match groups.iter_mut().find(|g| g.key == key) {
-            Some(g) => g.run_ids.push(r.id),
-            None => groups.push(Group {
-                label: label(&values, &r.method),
-                key,
-                values,
-                run_ids: vec![r.id],
-            }),
+        match position.get(&key) {
+            Some(&i) => groups[i].run_ids.push(r.id),
+            None => {
+                position.insert(key.clone(), groups.len());
+                groups.push(Group {
+                    label: label(&values, &r.method),
+                    key,
+                    values,
+                    run_ids: vec![r.id],
+                });
+            }
         }
     }
     // Two groups with one label (they differ in something not swept): tell them apart.

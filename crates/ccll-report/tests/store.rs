@@ -200,6 +200,42 @@ async fn a_recorded_run_reads_back_identically() {
 }
 
 #[tokio::test]
+async fn a_sweeps_results_read_at_once_equal_each_runs_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+    let ids = fill_sweep(&store, "alpha", &["ccll", "finetune"], &[1, 2], &[0, 1]).await;
+    // Another sweep's runs and an unfinished run stay out.
+    fill_sweep(&store, "other", &["ccll"], &[4], &[0]).await;
+    let sweep = store.sweep("alpha").await.unwrap().id;
+    let pending = store
+        .register_run(&new_run(Some(sweep), "joint", 1, 9))
+        .await
+        .unwrap();
+    let all = store.sweep_results("alpha").await.unwrap();
+    let finished: Vec<i64> = {
+        let mut v = Vec::new();
+        for id in &ids {
+            if store.run(*id).await.unwrap().status == RunStatus::Finished {
+                v.push(*id);
+            }
+        }
+        v
+    };
+    assert!(!finished.is_empty());
+    assert!(!all.contains_key(&pending));
+    let mut keys: Vec<i64> = all.keys().copied().collect();
+    keys.sort();
+    assert_eq!(keys, finished);
+    for id in finished {
+        assert_eq!(all[&id], store.run_result(id).await.unwrap(), "run {id}");
+    }
+    assert!(matches!(
+        store.sweep_results("nope").await,
+        Err(StoreError::UnknownSweep(_))
+    ));
+}
+
+#[tokio::test]
 async fn partial_runs_and_nan_values_read_back_too() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();

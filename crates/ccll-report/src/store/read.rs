@@ -1,9 +1,6 @@
-//! The reads: runs and sweeps as listed, a finished run's whole result, shared bases.
+//! The reads: runs and sweeps as listed, shared bases (results: `read_result`).
 
-use super::{BaseCheckpoint, RunRow, RunStatus, Store, StoreError, SweepRow};
-use ccll_results::{
-    Artifact, EpochRecord, Flops, Metrics, ParamReport, RunResult, TaskInfo, TaskMatrix, TaskParams,
-};
+use super::{BaseCheckpoint, RunRow, Store, StoreError, SweepRow};
 use sqlx::FromRow;
 
 const RUN_COLUMNS: &str = "r.id, s.name AS sweep, r.name, r.config_hash, r.group_key, r.status,
@@ -128,36 +125,6 @@ impl SweepRecord {
     }
 }
 
-#[derive(FromRow)]
-struct ResultHead {
-    method: String,
-    benchmark: String,
-    seed: i64,
-    status: String,
-    tasks: Option<i64>,
-    finished_tasks: Option<i64>,
-    loss_rows: Option<i64>,
-    acc: Option<f64>,
-    bwt: Option<f64>,
-    forgetting: Option<f64>,
-    backbone_params: Option<i64>,
-    base_params: Option<i64>,
-    flops_base: Option<i64>,
-    flops_calibration: Option<i64>,
-    wall_seconds: Option<f64>,
-    device: Option<String>,
-}
-
-#[derive(FromRow)]
-struct CurveRow {
-    task: i64,
-    epoch: i64,
-    train_loss: Option<f64>,
-    train_acc: Option<f64>,
-    lr: Option<f64>,
-    seconds: Option<f64>,
-}
-
 impl Store {
     /// Runs of the sweep named `sweep` (or of every sweep and single run), oldest first.
     pub async fn runs(&self, sweep: Option<&str>) -> Result<Vec<RunRow>, StoreError> {
@@ -211,169 +178,12 @@ impl Store {
             .into_row())
     }
 
-    async fn sweep_id(&self, name: &str) -> Result<i64, StoreError> {
+    pub(super) async fn sweep_id(&self, name: &str) -> Result<i64, StoreError> {
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM sweeps WHERE name = ?")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
         id.ok_or_else(|| StoreError::UnknownSweep(name.to_string()))
-    }
-
-    /// The result [`Store::record_finished`] stored for a run, exactly as it was given.
-    /// Fails with [`StoreError::UnknownRun`] for a missing run and [`StoreError::NotFinished`]
-    /// for a run that has no result.
-    pub async fn run_result(&self, run_id: i64) -> Result<RunResult, StoreError> {
-        let head: ResultHead = sqlx::query_as(
-            "SELECT method, benchmark, seed, status, tasks, finished_tasks, loss_rows, acc, bwt,
-                    forgetting, backbone_params, base_params, flops_base, flops_calibration,
-                    wall_seconds, device
-             FROM runs WHERE id = ?",
-        )
-        .bind(run_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::UnknownRun(run_id))?;
-        if head.status != RunStatus::Finished.as_str() {
-            return Err(StoreError::NotFinished {
-                run_id,
-                status: head.status,
-            });
-        }
-        let corrupt = |column, reason: String| StoreError::Corrupt {
-            run_id,
-            column,
-            reason,
-        };
-        let count = |v: Option<i64>, column| -> Result<u64, StoreError> {
-            u64::try_from(v.unwrap_or(0)).map_err(|e| corrupt(column, e.to_string()))
-        };
-
-        let task_rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT name, classes, train_samples, test_samples FROM tasks
-             WHERE run_id = ? ORDER BY task",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut tasks = Vec::with_capacity(task_rows.len());
-        for (name, classes, train, test) in task_rows {
-            tasks.push(TaskInfo {
-                name,
-                classes: serde_json::from_str(&classes)
-                    .map_err(|e| corrupt("tasks.classes", e.to_string()))?,
-                train_samples: count(Some(train), "tasks.train_samples")? as usize,
-                test_samples: count(Some(test), "tasks.test_samples")? as usize,
-            });
-        }
-
-        let width = count(head.tasks, "tasks")? as usize;
-        let mut acc_matrix = empty_matrix(
-            count(head.finished_tasks, "finished_tasks")? as usize,
-            width,
-        );
-        let mut loss_matrix = empty_matrix(count(head.loss_rows, "loss_rows")? as usize, width);
-        let cells: Vec<(i64, i64, Option<f64>, Option<f64>)> = sqlx::query_as(
-            "SELECT after_task, eval_task, accuracy, loss FROM accuracy WHERE run_id = ?",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        for (after, eval, acc, loss) in cells {
-            let (i, j) = (cell_index(after), cell_index(eval));
-            // NULL is how SQLite keeps a NaN: inside the matrix's rows it reads back as NaN.
-            if let Some(c) = cell(&mut acc_matrix, i, j) {
-                *c = Some(acc.unwrap_or(f64::NAN));
-            }
-            if let Some(c) = cell(&mut loss_matrix, i, j) {
-                *c = Some(loss.unwrap_or(f64::NAN));
-            }
-        }
-
-        let per_task: Vec<(i64, i64, i64, Option<f64>, i64)> = sqlx::query_as(
-            "SELECT task, calibration_params, head_params, growth_pct, cumulative_params
-             FROM params WHERE run_id = ? ORDER BY task",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let per_task = per_task
-            .into_iter()
-            .map(|(task, cal, head_p, growth, cum)| {
-                Ok(TaskParams {
-                    task: count(Some(task), "params.task")? as usize,
-                    calibration_params: count(Some(cal), "params.calibration_params")?,
-                    head_params: count(Some(head_p), "params.head_params")?,
-                    growth_pct: growth.unwrap_or(f64::NAN),
-                    cumulative_params: count(Some(cum), "params.cumulative_params")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-
-        let curves: Vec<CurveRow> = sqlx::query_as(
-            "SELECT task, epoch, train_loss, train_acc, lr, seconds FROM curves
-                 WHERE run_id = ? ORDER BY seq",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let curves = curves
-            .into_iter()
-            .map(|c| {
-                Ok(EpochRecord {
-                    task: count(Some(c.task), "curves.task")? as usize,
-                    epoch: count(Some(c.epoch), "curves.epoch")? as usize,
-                    train_loss: c.train_loss.unwrap_or(f64::NAN),
-                    train_acc: c.train_acc.unwrap_or(f64::NAN),
-                    lr: c.lr.unwrap_or(f64::NAN),
-                    seconds: c.seconds.unwrap_or(f64::NAN),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-
-        let artifacts: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT kind, path, sha256, bytes FROM artifacts WHERE run_id = ? ORDER BY seq",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let artifacts = artifacts
-            .into_iter()
-            .map(|(kind, path, sha256, bytes)| {
-                Ok(Artifact {
-                    kind,
-                    path,
-                    sha256,
-                    bytes: count(Some(bytes), "artifacts.bytes")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-
-        Ok(RunResult {
-            method: head.method,
-            benchmark: head.benchmark,
-            seed: count(Some(head.seed), "seed")?,
-            tasks,
-            acc_matrix,
-            loss_matrix,
-            metrics: Metrics {
-                acc: head.acc.unwrap_or(f64::NAN),
-                bwt: head.bwt.unwrap_or(f64::NAN),
-                forgetting: head.forgetting.unwrap_or(f64::NAN),
-            },
-            params: ParamReport {
-                backbone_params: count(head.backbone_params, "backbone_params")?,
-                base_params: count(head.base_params, "base_params")?,
-                per_task,
-                flops: Flops {
-                    base: count(head.flops_base, "flops_base")?,
-                    calibration: count(head.flops_calibration, "flops_calibration")?,
-                },
-            },
-            curves,
-            artifacts,
-            device: head.device.unwrap_or_default(),
-            wall_seconds: head.wall_seconds.unwrap_or(f64::NAN),
-        })
     }
 
     /// The shared base recorded under `hash`, if any.
@@ -396,17 +206,4 @@ impl Store {
             },
         ))
     }
-}
-
-fn empty_matrix(rows: usize, width: usize) -> TaskMatrix {
-    TaskMatrix(vec![vec![None; width]; rows])
-}
-
-/// 1-based task number to 0-based index (usize::MAX for nonsense, which `cell` then drops).
-fn cell_index(task: i64) -> usize {
-    usize::try_from(task.saturating_sub(1)).unwrap_or(usize::MAX)
-}
-
-fn cell(m: &mut TaskMatrix, i: usize, j: usize) -> Option<&mut Option<f64>> {
-    m.0.get_mut(i)?.get_mut(j)
 }
