@@ -133,11 +133,14 @@ impl Ablation {
 impl Chart for Ablation {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, s: &Style) -> DrawResult<DB> {
         let points = self.lines.iter().flat_map(|l| &l.points);
-        let (x_lo, x_hi) = points
+        let (raw_lo, raw_hi) = points
             .clone()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
                 (lo.min(p.x), hi.max(p.x))
             });
+        let log = self.categories.is_none() && uses_log_axis(raw_lo, raw_hi);
+        let fx = move |x: f64| if log { x.log2() } else { x };
+        let (x_lo, x_hi) = (fx(raw_lo), fx(raw_hi));
         let (y_lo, y_hi) = points.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
             let sd = p.std.unwrap_or(0.0);
             (lo.min(p.mean - sd), hi.max(p.mean + sd))
@@ -151,7 +154,7 @@ impl Chart for Ablation {
                 let mut keys: Vec<f64> = self
                     .lines
                     .iter()
-                    .flat_map(|l| l.points.iter().map(|p| p.x))
+                    .flat_map(|l| l.points.iter().map(|p| fx(p.x)))
                     .collect();
                 keys.sort_by(f64::total_cmp);
                 keys.dedup();
@@ -167,7 +170,13 @@ impl Chart for Ablation {
                 .get(v.round().max(0.0) as usize)
                 .cloned()
                 .unwrap_or_default(),
+            None if log => trim_number(v.exp2()),
             None => trim_number(*v),
+        };
+        let x_desc = if log {
+            format!("{} (log scale)", self.x_desc)
+        } else {
+            self.x_desc.clone()
         };
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, s.title())
@@ -180,7 +189,7 @@ impl Chart for Ablation {
             .x_labels(keys.len() + 1)
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&|v| tick_label(*v, y1 - y0))
-            .x_desc(&self.x_desc)
+            .x_desc(&x_desc)
             .y_desc("final ACC (%)")
             .axis_desc_style(s.axis_desc())
             .label_style(s.ticks())
@@ -195,7 +204,7 @@ impl Chart for Ablation {
         for (i, l) in self.lines.iter().enumerate() {
             let c = color(i);
             let nudge = (i as f64 - (count - 1.0) / 2.0) * span * 0.006;
-            let pts: Vec<(f64, f64)> = l.points.iter().map(|p| (p.x + nudge, p.mean)).collect();
+            let pts: Vec<(f64, f64)> = l.points.iter().map(|p| (fx(p.x) + nudge, p.mean)).collect();
             chart
                 .draw_series(LineSeries::new(pts.clone(), c.stroke_width(s.line())))?
                 .label(&l.label)
@@ -206,7 +215,7 @@ impl Chart for Ablation {
             chart.draw_series(l.points.iter().filter_map(|p| {
                 let sd = p.std?;
                 Some(ErrorBar::new_vertical(
-                    p.x + nudge,
+                    fx(p.x) + nudge,
                     p.mean - sd,
                     p.mean,
                     p.mean + sd,
@@ -228,6 +237,12 @@ impl Chart for Ablation {
     }
 }
 
+/// Positive values spanning a factor of 8 or more (alpha 1..16, learning rates) are drawn on a
+/// log2 axis, where a doubling is one step; others on a linear one.
+fn uses_log_axis(lo: f64, hi: f64) -> bool {
+    lo > 0.0 && hi / lo >= 8.0
+}
+
 /// 4 rather than 4.0; 0.25 stays 0.25.
 fn trim_number(v: f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
@@ -240,7 +255,16 @@ fn trim_number(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::trim_number;
+    use super::{trim_number, uses_log_axis};
+
+    #[test]
+    fn doublings_get_a_log_axis_and_small_or_signed_ranges_a_linear_one() {
+        assert!(uses_log_axis(1.0, 16.0));
+        assert!(uses_log_axis(0.001, 0.1));
+        assert!(!uses_log_axis(1.0, 4.0));
+        assert!(!uses_log_axis(0.0, 16.0));
+        assert!(!uses_log_axis(-1.0, 16.0));
+    }
 
     #[test]
     fn numbers_are_trimmed() {
