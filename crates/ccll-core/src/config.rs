@@ -1,6 +1,7 @@
 //! The run config (`RUN.yaml`): what to train, on what, and how. Parsing rejects unknown keys
 //! and bad values with the file, line and key.
 
+use crate::yaml_locate::{locate, Seg};
 use ccll_data::BenchmarkConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -343,88 +344,11 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
-/// Finds the 1-based line where the value of a dotted key is written, in block or flow style:
-/// a deserializer walks the document and stops with an error at that value, and serde_yaml
-/// reports where it stopped.
+/// Finds the 1-based line where the value of a dotted key is written, in block or flow style
+/// (see [`crate::yaml_locate`]).
 pub fn locate_key(text: &str, path: &[&str]) -> Option<usize> {
-    let de = serde_yaml::Deserializer::from_str(text);
-    match serde::de::DeserializeSeed::deserialize(Locate { path }, de) {
-        Err(e) if e.to_string().contains(FOUND) => e.location().map(|l| l.line()),
-        _ => None,
-    }
-}
-
-const FOUND: &str = "key found";
-
-struct Locate<'a> {
-    path: &'a [&'a str],
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for Locate<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        if self.path.is_empty() {
-            // Fail inside the deserializer, which then tags the error with its position.
-            return d.deserialize_any(Found);
-        }
-        d.deserialize_any(self)
-    }
-}
-
-/// Rejects whatever value it is given, so that the error carries the value's position.
-struct Found;
-
-impl<'de> serde::de::Visitor<'de> for Found {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str(FOUND)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Locate<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<serde_yaml::Value>()? {
-            if key.as_str() == Some(self.path[0]) {
-                return map.next_value_seed(Locate {
-                    path: &self.path[1..],
-                });
-            }
-            map.next_value::<serde::de::IgnoredAny>()?;
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+    let path: Vec<Seg> = path.iter().copied().map(Seg::key).collect();
+    locate(text, &path)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod optim;
 pub mod run;
 pub mod strategy;
 pub mod train;
+pub mod yaml_locate;
 
 pub use config::{BaseConfig, BaseSource, ConfigError, KeyError, RunConfig};
 pub use run::{run, RunOptions};

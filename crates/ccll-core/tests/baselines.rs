@@ -3,22 +3,16 @@
 //! from the real modules, checkpoints that reproduce a run's accuracies and let it go on, and
 //! shared bases.
 
+mod common;
+
 use ccll_core::accounting::param_report_for;
 use ccll_core::run::{reevaluate, run, train_base, RunOptions, Session};
 use ccll_core::strategy::{build_strategy, StrategyContext};
 use ccll_core::RunConfig;
 use ccll_results::RunResult;
+use common::{assert_same, exclusive, run_to, snapshot};
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 use tch::{Device, Tensor};
-
-/// libtorch's random generator is global to the process: tests that train take turns.
-static TORCH_RNG: Mutex<()> = Mutex::new(());
-
-fn exclusive() -> MutexGuard<'static, ()> {
-    TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 const BASELINES: [&str; 6] = ["finetune", "joint", "separate", "ewc", "lwf", "pnn"];
 
@@ -35,32 +29,6 @@ train: {{epochs: 12, batch_size: 16, lr: 0.05, seed: 0, device: cpu, threads: 1}
 "
     );
     RunConfig::from_yaml(&yaml, "test.yaml").unwrap()
-}
-
-fn run_to(cfg: &RunConfig, dir: &Path) -> RunResult {
-    let opts = RunOptions {
-        data_root: None,
-        out_dir: dir.to_path_buf(),
-        base_dir: None,
-    };
-    run(cfg, &opts, &mut |_| {}).unwrap()
-}
-
-fn snapshot(s: &Session, prefix: &str) -> BTreeMap<String, Tensor> {
-    s.strategy
-        .state()
-        .into_iter()
-        .filter(|(n, _)| n.starts_with(prefix))
-        .map(|(n, t)| (n, t.copy()))
-        .collect()
-}
-
-fn assert_same(a: &BTreeMap<String, Tensor>, b: &BTreeMap<String, Tensor>, what: &str) {
-    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    assert!(!a.is_empty(), "{what}: nothing to compare");
-    for (n, t) in a {
-        assert!(t.equal(&b[n]), "{what}: {n} differs");
-    }
 }
 
 fn show(name: &str, r: &RunResult) {

@@ -7,9 +7,9 @@
 //! overrides, the defaults' line otherwise.
 
 use crate::identity::{dir_name, identity, run_label, Identity};
-use crate::locate::{with_dotted, Seg};
 use crate::study::{valid_dotted_key, Axis, Problem, Problems, Rule, Source, Study};
 use ccll_core::strategy::{build_strategy, StrategyContext};
+use ccll_core::yaml_locate::{with_dotted, Seg};
 use ccll_core::{BaseSource, RunConfig};
 use serde_yaml::{Mapping, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};

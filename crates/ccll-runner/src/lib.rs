@@ -16,7 +16,6 @@ pub mod grid;
 pub mod identity;
 pub mod job;
 pub mod layout;
-pub mod locate;
 pub mod lock;
 pub mod outcome;
 pub mod plan;

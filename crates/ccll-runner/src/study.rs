@@ -14,7 +14,7 @@
 //!   cpu: {description: ..., defaults: {...}, grid: {...}}
 //! ```
 
-use crate::locate::{locate, locate_nearest, Seg, YamlPath};
+use ccll_core::yaml_locate::{locate, locate_nearest, Seg, YamlPath};
 use serde_yaml::{Mapping, Value};
 use std::fmt;
 use std::path::Path;

@@ -16,6 +16,9 @@ pub struct ConvBn {
     stride: i64,
     in_channels: i64,
     out_channels: i64,
+    /// The output needs one copy into NHWC (see [`to_channels_last`]): decided once here,
+    /// not per forward pass.
+    relayout_output: bool,
 }
 
 /// What one conv did in a traced forward pass.
@@ -56,6 +59,7 @@ impl ConvBn {
         };
         let conv = nn::conv2d(sub_path(root, name), in_channels, out_channels, kernel, cfg);
         channels_last_on_cpu(&conv.ws);
+        let relayout_output = in_channels == 1 && conv.ws.device() == Device::Cpu;
         let bn = nn::batch_norm2d(sub_path(root, bn_name), out_channels, Default::default());
         points.push(CalibrationPoint {
             name: name.to_string(),
@@ -70,12 +74,16 @@ impl ConvBn {
             stride,
             in_channels,
             out_channels,
+            relayout_output,
         }
     }
 
     /// conv -> BN (frozen or not, as `fwd` says) -> calibration of this layer, if any.
     pub fn forward(&self, x: &Tensor, fwd: &Fwd) -> Tensor {
-        let y = keep_channels_last(x.apply(&self.conv), &self.conv.ws);
+        let mut y = x.apply(&self.conv);
+        if self.relayout_output {
+            y = to_channels_last(&y);
+        }
         let y = self.bn.forward_t(&y, fwd.base_train);
         if let Some(trace) = fwd.trace {
             let (_, _, h, w) = y.size4().unwrap_or_default();
@@ -121,15 +129,11 @@ pub fn is_channels_last(t: &Tensor) -> bool {
     true
 }
 
-/// A convolution's output in channels-last layout when its weight is: oneDNN returns NCHW for a
-/// single input channel (the weight's layout is ambiguous then), and one copy there puts the
-/// rest of the network in NHWC.
-fn keep_channels_last(y: Tensor, weight: &Tensor) -> Tensor {
-    if y.device() == Device::Cpu && is_channels_last(weight) && !is_channels_last(&y) {
-        y.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
-    } else {
-        y
-    }
+/// The same tensor laid out channels-last. A CPU convolution with a single input channel
+/// returns NCHW even with a channels-last weight (oneDNN cannot tell the weight's layout then),
+/// and one copy there puts the rest of the network in NHWC.
+fn to_channels_last(y: &Tensor) -> Tensor {
+    y.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 /// Stores a CPU convolution weight channels-last (NHWC strides; same shape, values and names).

@@ -51,7 +51,7 @@ use super::{
 use crate::checkpoint::{artifact, read_tensors, save_tensors};
 use crate::config::{KeyError, MethodConfig, OptimizerKind};
 use crate::data::DeviceTask;
-use crate::optim::{LrGroup, ParamGroup};
+use crate::optim::ParamGroup;
 use ccll_results::{Artifact, Flops};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -307,16 +307,11 @@ impl Strategy for Ewc {
     }
 
     fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
-        self.trunk.add_head(task)?;
-        self.trunk.net.vs.unfreeze();
-        Ok(())
+        self.trunk.begin_task(task)
     }
 
     fn trainable(&self) -> Vec<ParamGroup> {
-        match self.trunk.heads.len().checked_sub(1) {
-            Some(task) => vec![ParamGroup::new(self.trunk.tensors([task]), LrGroup::Base)],
-            None => Vec::new(),
-        }
+        self.trunk.trainable()
     }
 
     fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {

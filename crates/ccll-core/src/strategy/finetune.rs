@@ -6,7 +6,7 @@
 use super::trunk::Trunk;
 use super::{MethodInfo, ParamCounts, Strategy, StrategyContext};
 use crate::config::KeyError;
-use crate::optim::{LrGroup, ParamGroup};
+use crate::optim::ParamGroup;
 use ccll_results::{Artifact, Flops};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,17 +39,11 @@ impl Strategy for Finetune {
     }
 
     fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
-        self.trunk.add_head(task)?;
-        self.trunk.net.vs.unfreeze();
-        Ok(())
+        self.trunk.begin_task(task)
     }
 
-    /// The trunk and the current head; old heads stay as their task left them.
     fn trainable(&self) -> Vec<ParamGroup> {
-        match self.trunk.heads.len().checked_sub(1) {
-            Some(task) => vec![ParamGroup::new(self.trunk.tensors([task]), LrGroup::Base)],
-            None => Vec::new(),
-        }
+        self.trunk.trainable()
     }
 
     fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {

@@ -9,7 +9,7 @@
 use super::trunk::Trunk;
 use super::{MethodInfo, ParamCounts, Strategy, StrategyContext};
 use crate::config::KeyError;
-use crate::optim::{LrGroup, ParamGroup};
+use crate::optim::ParamGroup;
 use ccll_results::{Artifact, Flops};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -42,20 +42,11 @@ impl Strategy for Joint {
     }
 
     fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
-        self.trunk.add_head(task)?;
-        self.trunk.net.vs.unfreeze();
-        for h in &mut self.trunk.heads {
-            h.vs.unfreeze();
-        }
-        Ok(())
+        self.trunk.begin_task(task)
     }
 
-    /// The trunk and every head so far.
     fn trainable(&self) -> Vec<ParamGroup> {
-        vec![ParamGroup::new(
-            self.trunk.tensors(0..self.trunk.heads.len()),
-            LrGroup::Base,
-        )]
+        self.trunk.trainable()
     }
 
     fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {

@@ -36,7 +36,7 @@ use super::{
 };
 use crate::config::KeyError;
 use crate::nn::TaskModules;
-use crate::optim::{LrGroup, ParamGroup};
+use crate::optim::ParamGroup;
 use ccll_results::{Artifact, Flops};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -172,20 +172,11 @@ impl Strategy for Lwf {
     }
 
     fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
-        self.trunk.add_head(task)?;
-        self.trunk.net.vs.unfreeze();
-        for h in &mut self.trunk.heads {
-            h.vs.unfreeze();
-        }
-        Ok(())
+        self.trunk.begin_task(task)
     }
 
-    /// The trunk, the old heads and the new head.
     fn trainable(&self) -> Vec<ParamGroup> {
-        vec![ParamGroup::new(
-            self.trunk.tensors(0..self.trunk.heads.len()),
-            LrGroup::Base,
-        )]
+        self.trunk.trainable()
     }
 
     fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {

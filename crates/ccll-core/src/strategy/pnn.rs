@@ -28,10 +28,10 @@
 //! `column{t}.safetensors` (`lateral.stage{i}.from{j}.{weight,scale}` beside the backbone's
 //! names), head t is `task{t}.safetensors`. No options.
 
-use super::trunk::{head_file, prefixed, Network, Setup};
+use super::trunk::{head_file, prefixed, save_network_and_head, Network, Setup};
 use super::{base_file, MethodInfo, ParamCounts, Strategy, StrategyContext};
 use crate::accounting;
-use crate::checkpoint::{artifact, load_store, save_store};
+use crate::checkpoint::load_store;
 use crate::config::KeyError;
 use crate::nn::{Backbone, Fwd, TaskModules};
 use crate::optim::{LrGroup, ParamGroup};
@@ -279,22 +279,14 @@ impl Strategy for Pnn {
 
     fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
         anyhow::ensure!(task < self.heads.len(), "task {} was not trained", task + 1);
-        let path = Self::column_file(dir, task);
-        save_store(
-            &self.columns[task].net.vs,
-            &path,
-            &self.setup.meta("column", task),
-        )?;
-        let kind = if task == 0 {
-            "base".to_string()
-        } else {
-            format!("column{}", task + 1)
-        };
-        let mut out = vec![artifact(&kind, &path)?];
-        let path = head_file(dir, task);
-        save_store(&self.heads[task].vs, &path, &self.setup.meta("task", task))?;
-        out.push(artifact(&format!("task{}", task + 1), &path)?);
-        Ok(out)
+        save_network_and_head(
+            &self.setup,
+            dir,
+            task,
+            "column",
+            (&self.columns[task].net.vs, &Self::column_file(dir, task)),
+            &self.heads[task].vs,
+        )
     }
 
     fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {

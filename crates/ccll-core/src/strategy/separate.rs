@@ -10,9 +10,9 @@
 //! shared base job can train task 1), network t >= 2 is `network{t}.safetensors`, head t is
 //! `task{t}.safetensors`.
 
-use super::trunk::{head_file, prefixed, Network, Setup};
+use super::trunk::{head_file, prefixed, save_network_and_head, Network, Setup};
 use super::{base_file, MethodInfo, ParamCounts, Strategy, StrategyContext};
-use crate::checkpoint::{artifact, load_store, save_store};
+use crate::checkpoint::load_store;
 use crate::config::KeyError;
 use crate::nn::TaskModules;
 use crate::optim::{LrGroup, ParamGroup};
@@ -140,22 +140,14 @@ impl Strategy for Separate {
 
     fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
         anyhow::ensure!(task < self.heads.len(), "task {} was not trained", task + 1);
-        let path = Self::network_file(dir, task);
-        save_store(
-            &self.nets[task].vs,
-            &path,
-            &self.setup.meta("network", task),
-        )?;
-        let kind = if task == 0 {
-            "base".to_string()
-        } else {
-            format!("network{}", task + 1)
-        };
-        let mut out = vec![artifact(&kind, &path)?];
-        let path = head_file(dir, task);
-        save_store(&self.heads[task].vs, &path, &self.setup.meta("task", task))?;
-        out.push(artifact(&format!("task{}", task + 1), &path)?);
-        Ok(out)
+        save_network_and_head(
+            &self.setup,
+            dir,
+            task,
+            "network",
+            (&self.nets[task].vs, &Self::network_file(dir, task)),
+            &self.heads[task].vs,
+        )
     }
 
     fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@ use crate::accounting;
 use crate::checkpoint::{artifact, load_store, read_tensors, save_store, save_tensors};
 use crate::config::KeyError;
 use crate::nn::{count_trainable, is_buffer, Arch, Backbone, Fwd, TaskModules};
+use crate::optim::{LrGroup, ParamGroup};
 use ccll_results::{Artifact, Flops};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -145,6 +146,30 @@ pub(super) fn prefixed(vs: &nn::VarStore, prefix: &str) -> BTreeMap<String, Tens
         .collect()
 }
 
+/// Saves the network of its own that `task` has (separate networks, PNN columns) to `net_path`
+/// (artifact `base` for task 1, else `CONTENT{t}`) and its head to [`head_file`].
+pub(super) fn save_network_and_head(
+    setup: &Setup,
+    dir: &Path,
+    task: usize,
+    content: &str,
+    net: (&nn::VarStore, &Path),
+    head: &nn::VarStore,
+) -> anyhow::Result<Vec<Artifact>> {
+    let (net, net_path) = net;
+    save_store(net, net_path, &setup.meta(content, task))?;
+    let kind = if task == 0 {
+        "base".to_string()
+    } else {
+        format!("{content}{}", task + 1)
+    };
+    let mut out = vec![artifact(&kind, net_path)?];
+    let path = head_file(dir, task);
+    save_store(head, &path, &setup.meta("task", task))?;
+    out.push(artifact(&format!("task{}", task + 1), &path)?);
+    Ok(out)
+}
+
 /// `task{t}.safetensors`: the head of task `task` (0-based) as it was after that task, in the
 /// calibrated methods' format (`head.weight`, `head.bias`).
 pub(super) fn head_file(dir: &Path, task: usize) -> PathBuf {
@@ -222,6 +247,30 @@ impl Trunk {
         let head = self.setup.head(task, self.net.backbone.feature_dim())?;
         self.heads.push(head);
         Ok(())
+    }
+
+    /// Starts `task`: its head added, the trunk trainable, and the old heads too for methods
+    /// that retrain them.
+    pub fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
+        self.add_head(task)?;
+        self.net.vs.unfreeze();
+        if self.retrains_old_heads {
+            for h in &mut self.heads {
+                h.vs.unfreeze();
+            }
+        }
+        Ok(())
+    }
+
+    /// What trains: the trunk with the current head, or with every head so far for methods
+    /// that retrain old heads.
+    pub fn trainable(&self) -> Vec<ParamGroup> {
+        let n = self.heads.len();
+        if n == 0 && !self.retrains_old_heads {
+            return Vec::new();
+        }
+        let first = if self.retrains_old_heads { 0 } else { n - 1 };
+        vec![ParamGroup::new(self.tensors(first..n), LrGroup::Base)]
     }
 
     pub fn features(&self, x: &Tensor, train: bool) -> Tensor {

@@ -224,15 +224,7 @@ impl Chart for Ablation {
                 ))
             }))?;
         }
-        chart
-            .configure_series_labels()
-            .legend_area_size(s.legend_key() + s.margin())
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(s.legend())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .margin(s.margin())
-            .draw()?;
+        super::draw_legend(&mut chart, s, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }

@@ -57,6 +57,23 @@ pub struct PlotRequest {
 pub(crate) type DrawResult<DB> =
     Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
+/// Draws the series' legend at `position`, boxed and styled alike in every chart.
+pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    s: &Style,
+    position: SeriesLabelPosition,
+) -> DrawResult<DB> {
+    chart
+        .configure_series_labels()
+        .legend_area_size(s.legend_key() + s.margin())
+        .position(position)
+        .label_font(s.legend())
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .margin(s.margin())
+        .draw()
+}
+
 /// A chart that can draw itself on any backend.
 pub trait Chart {
     /// Draws the whole chart on `root` (already filled white).

@@ -234,15 +234,7 @@ impl Chart for ParamGrowth {
                 .pos(Pos::new(HPos::Left, VPos::Center));
             root.draw(&Text::new(text, (x + s.marker() + 4, y), style))?;
         }
-        chart
-            .configure_series_labels()
-            .legend_area_size(s.legend_key() + s.margin())
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(s.legend())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .margin(s.margin())
-            .draw()?;
+        super::draw_legend(&mut chart, s, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Line numbers of values inside a YAML text, addressed by a path of mapping keys and sequence
-//! indexes (`include[2].method.alpha`). The same trick as `ccll_core::config::locate_key`
-//! (a deserializer walks the document and fails on purpose at the value, and serde_yaml says
-//! where it stopped), extended to sequences, which study files use for include/exclude rules.
+//! indexes (`include[2].method.alpha`): a deserializer walks the document and fails on purpose
+//! at the value, and serde_yaml says where it stopped. Run configs (`config::locate_key`) and
+//! study files (their include/exclude rules are sequences) both use it.
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
