@@ -7,7 +7,7 @@ use crate::model::{BenchModel, ModelSpec};
 use crate::report::{Figure, Target};
 use crate::timing::{alternate, median, seconds};
 use crate::Options;
-use ccll_core::data::{DeviceSplit, DeviceTask};
+use ccll_core::data::DeviceTask;
 use ccll_core::strategy::{build_strategy, StrategyContext};
 use ccll_core::train::train_task;
 use ccll_data::{data_root, load_benchmark, Benchmark, BenchmarkConfig};
@@ -48,19 +48,7 @@ fn load(device: Device) -> (Benchmark, bool, f64, Vec<DeviceTask>) {
             )
         }
     };
-    let data = bench
-        .tasks
-        .iter()
-        .map(|t| {
-            DeviceTask::new(
-                DeviceSplit::new(&t.train, device),
-                DeviceSplit::new(&t.test, device),
-                t.num_classes() as i64,
-                &bench.normalization,
-                bench.augmentation,
-            )
-        })
-        .collect();
+    let data = DeviceTask::all_of(&bench, device);
     (bench, is_real, secs, data)
 }
 

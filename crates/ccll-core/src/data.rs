@@ -1,7 +1,7 @@
 //! Task data on the training device, and batches drawn from it with tensor indexing (no
 //! per-sample loops): images stay `u8` on the device and are normalised batch by batch.
 
-use ccll_data::{Augmentation, Normalization, Split};
+use ccll_data::{Augmentation, Benchmark, Normalization, Split};
 use tch::{Device, Kind, Tensor};
 
 /// One split on the device: `u8` images `[N, C, H, W]` and `i64` labels `[N]`.
@@ -71,6 +71,23 @@ impl DeviceTask {
             classes,
             augmentation,
         }
+    }
+
+    /// Every task of `bench`, its images and labels copied to `device` once.
+    pub fn all_of(bench: &Benchmark, device: Device) -> Vec<DeviceTask> {
+        bench
+            .tasks
+            .iter()
+            .map(|t| {
+                DeviceTask::new(
+                    DeviceSplit::new(&t.train, device),
+                    DeviceSplit::new(&t.test, device),
+                    t.num_classes() as i64,
+                    &bench.normalization,
+                    bench.augmentation,
+                )
+            })
+            .collect()
     }
 
     /// Normalised float images of a batch, augmented when `augment`.

@@ -4,7 +4,7 @@
 
 use crate::accounting::param_report;
 use crate::config::{BaseSource, RunConfig};
-use crate::data::{DeviceSplit, DeviceTask};
+use crate::data::DeviceTask;
 use crate::device::{device_name, resolve_device};
 use crate::nn::Arch;
 use crate::strategy::pretrain::Pretrainer;
@@ -90,22 +90,6 @@ fn load_data(cfg: &RunConfig, opts_root: Option<&Path>) -> anyhow::Result<Benchm
     Ok(load_benchmark(&cfg.benchmark, &root)?)
 }
 
-fn to_device(bench: &Benchmark, device: Device) -> Vec<DeviceTask> {
-    bench
-        .tasks
-        .iter()
-        .map(|t| {
-            DeviceTask::new(
-                DeviceSplit::new(&t.train, device),
-                DeviceSplit::new(&t.test, device),
-                t.num_classes() as i64,
-                &bench.normalization,
-                bench.augmentation,
-            )
-        })
-        .collect()
-}
-
 fn build(cfg: &RunConfig, bench: &Benchmark, device: Device) -> anyhow::Result<Box<dyn Strategy>> {
     tch::manual_seed(task_seed(cfg.train.seed, INIT_SEED_TASK));
     let ctx = StrategyContext {
@@ -132,7 +116,7 @@ impl Session {
         configure_threads(cfg);
         let device = resolve_device(&cfg.train.device).map_err(anyhow::Error::msg)?;
         let bench = load_data(cfg, data_root)?;
-        let data = to_device(&bench, device);
+        let data = DeviceTask::all_of(&bench, device);
         let strategy = build(cfg, &bench, device)?;
         Ok(Self {
             config: cfg.clone(),
@@ -216,7 +200,7 @@ fn pretrain(
         bench.tasks.iter().map(|t| t.num_classes() as i64).collect(),
         device,
     );
-    let data = to_device(&bench, device);
+    let data = DeviceTask::all_of(&bench, device);
     let epochs = cfg.base.epochs.unwrap_or(cfg.base_epochs());
     let mut train_cfg = cfg.train.clone();
     train_cfg.seed = cfg.train.seed.wrapping_add(PRETRAIN_SEED_TASK as u64);
@@ -266,7 +250,7 @@ pub fn train_base(
         }
     }
     if includes_task1 {
-        let data = to_device(&bench, device);
+        let data = DeviceTask::all_of(&bench, device);
         events(WorkerEvent::TaskStarted {
             task: 1,
             tasks: data.len(),

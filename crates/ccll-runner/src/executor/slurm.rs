@@ -80,6 +80,20 @@ impl SlurmOptions {
         Ok(())
     }
 
+    /// The sbatch options that are set, as (option name, value): passed as `--NAME=VALUE`.
+    pub fn sbatch_settings(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
+        [
+            ("partition", self.partition.clone()),
+            ("account", self.account.clone()),
+            ("time", self.time.clone()),
+            ("gres", self.gres.clone()),
+            ("mem", self.mem.clone()),
+            ("cpus-per-task", self.cpus_per_task.map(|c| c.to_string())),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+    }
+
     /// Whether workers get a GPU (`--gres` asks for one).
     pub fn uses_gpu(&self) -> bool {
         self.gres.as_deref().is_some_and(|g| g.contains("gpu"))
@@ -154,22 +168,8 @@ impl SlurmExecutor {
     }
 
     pub fn describe(&self) -> String {
-        let o = &self.opts;
         let mut parts = vec!["slurm".to_string()];
-        for (k, v) in [
-            ("partition", &o.partition),
-            ("account", &o.account),
-            ("time", &o.time),
-            ("gres", &o.gres),
-            ("mem", &o.mem),
-        ] {
-            if let Some(v) = v {
-                parts.push(format!("{k}={v}"));
-            }
-        }
-        if let Some(c) = o.cpus_per_task {
-            parts.push(format!("cpus-per-task={c}"));
-        }
+        parts.extend(self.opts.sbatch_settings().map(|(k, v)| format!("{k}={v}")));
         parts.join(" ")
     }
 
@@ -239,21 +239,11 @@ impl SlurmExecutor {
             format!("--output={dir_s}/slurm-%A_%a.out"),
             format!("--chdir={cwd}"),
         ];
-        let o = &self.opts;
-        for (k, v) in [
-            ("partition", &o.partition),
-            ("account", &o.account),
-            ("time", &o.time),
-            ("gres", &o.gres),
-            ("mem", &o.mem),
-        ] {
-            if let Some(v) = v {
-                args.push(format!("--{k}={v}"));
-            }
-        }
-        if let Some(c) = o.cpus_per_task {
-            args.push(format!("--cpus-per-task={c}"));
-        }
+        args.extend(
+            self.opts
+                .sbatch_settings()
+                .map(|(k, v)| format!("--{k}={v}")),
+        );
         args.push(script_path.to_string_lossy().into_owned());
         let output = Command::new("sbatch")
             .args(&args)
