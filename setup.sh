@@ -2,7 +2,8 @@
 # Prepares a fresh Debian machine (Rust, Python 3 and npm present) for ccll, and does nothing
 # slow when everything is already there: system packages (fonts for charts, Slurm for the
 # cluster executor), PyTorch 2.13.0 in .venv (libtorch for tch), `just`, the binaries, and the
-# datasets the quickstart needs (MNIST, Fashion-MNIST).
+# datasets the quickstart needs (MNIST, Fashion-MNIST), plus CIFAR-10 from ../shared/data/
+# where that folder has it.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -71,4 +72,11 @@ log "building ccll and ccll-report"
 cargo build --quiet --workspace --bins
 log "fetching MNIST and Fashion-MNIST into ${CCLL_DATA:-data}"
 ./target/debug/ccll data fetch all
+# CIFAR-10 is in no registry; where the project's shared data folder has the JPEG copy,
+# import it (idempotent; results on it are labelled as derived from a JPEG copy).
+shared_cifar=../shared/data/cifar10-jpeg-q75.tar.gz
+if [ -f "$shared_cifar" ]; then
+  log "importing CIFAR-10 from $shared_cifar"
+  ./target/debug/ccll data fetch cifar10 --from "$shared_cifar"
+fi
 log "ready: try 'just sweep quickstart' or 'just test'"

@@ -102,6 +102,7 @@ pub fn result(method: &str, alpha: i64, seed: u64) -> RunResult {
             })
             .collect(),
         device: "cpu".into(),
+        data_source: String::new(),
         wall_seconds: 600.0,
     }
 }

@@ -77,9 +77,12 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     pub optimizer: OptimizerKind,
     pub lr: f64,
-    /// Learning rate of calibration modules; default: `lr` x [`CALIBRATION_LR_FACTOR`].
+    /// Learning rate of calibration modules; default: see [`TrainConfig::calibration_lr`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration_lr: Option<f64>,
+    /// Optimiser of calibration modules; default: see [`TrainConfig::calibration_optimizer`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration_optimizer: Option<OptimizerKind>,
     pub momentum: f64,
     pub weight_decay: f64,
     pub schedule: ScheduleKind,
@@ -100,6 +103,11 @@ pub struct TrainConfig {
 pub const CALIBRATION_LR_FACTOR: f64 = 0.2;
 
 impl TrainConfig {
+    /// The calibration optimiser in effect: `calibration_optimizer`, else `optimizer`.
+    pub fn calibration_optimizer(&self) -> OptimizerKind {
+        self.calibration_optimizer.unwrap_or(self.optimizer)
+    }
+
     /// The calibration learning rate in effect.
     pub fn calibration_lr(&self) -> f64 {
         self.calibration_lr
@@ -117,6 +125,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerKind::Sgd,
             lr: 0.05,
             calibration_lr: None,
+            calibration_optimizer: None,
             momentum: 0.9,
             weight_decay: 5e-4,
             schedule: ScheduleKind::Constant,

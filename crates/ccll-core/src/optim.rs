@@ -30,6 +30,7 @@ impl ParamGroup {
 struct Slot {
     param: Tensor,
     lr_group: LrGroup,
+    kind: OptimizerKind,
     /// SGD momentum buffer, or Adam's first moment.
     m: Option<Tensor>,
     /// Adam's second moment.
@@ -37,7 +38,6 @@ struct Slot {
 }
 
 pub struct Optimizer {
-    kind: OptimizerKind,
     momentum: f64,
     weight_decay: f64,
     base_lr: f64,
@@ -51,19 +51,24 @@ const ADAM_EPS: f64 = 1e-8;
 
 impl Optimizer {
     pub fn new(cfg: &TrainConfig, groups: Vec<ParamGroup>) -> Self {
+        let kind_of = |g: LrGroup| match g {
+            LrGroup::Base => cfg.optimizer,
+            LrGroup::Calibration => cfg.calibration_optimizer(),
+        };
         let slots = groups
             .into_iter()
             .flat_map(|g| {
+                let kind = kind_of(g.lr);
                 g.tensors.into_iter().map(move |param| Slot {
                     param,
                     lr_group: g.lr,
+                    kind,
                     m: None,
                     v: None,
                 })
             })
             .collect();
         let me = Self {
-            kind: cfg.optimizer,
             momentum: cfg.momentum,
             weight_decay: cfg.weight_decay,
             base_lr: cfg.lr,
@@ -133,7 +138,6 @@ impl Optimizer {
             self.momentum,
             self.steps,
         );
-        let kind = self.kind;
         tch::no_grad(|| {
             for s in &mut self.slots {
                 let grad = s.param.grad();
@@ -149,7 +153,7 @@ impl Optimizer {
                 } else {
                     grad
                 };
-                match kind {
+                match s.kind {
                     OptimizerKind::Sgd => {
                         let update = if mom != 0.0 {
                             match &mut s.m {

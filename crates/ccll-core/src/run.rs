@@ -377,6 +377,7 @@ pub fn run(
         acc_matrix: acc,
         loss_matrix: loss,
         params: param_report(session.strategy.as_ref()),
+        data_source: session.bench.source.clone(),
         curves,
         artifacts,
         device: device_name(device),

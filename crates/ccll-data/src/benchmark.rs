@@ -6,7 +6,9 @@ use crate::layout::{locate, Wanted};
 use crate::splits::{class_order, make_task, Drawing};
 use crate::transform::{conform, convert_normalization, pooled_normalization};
 use crate::{cifar, idx, svhn, synthetic};
-use crate::{Augmentation, BenchmarkConfig, DataError, DatasetId, Normalization, RawDataset};
+use crate::{
+    Augmentation, BenchmarkConfig, DataError, DatasetId, EvaluateOn, Normalization, RawDataset,
+};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
@@ -69,8 +71,31 @@ pub struct Benchmark {
 }
 
 /// Builds the benchmark a config names, reading files under `data_root` (or under
-/// `cfg.data_root` when the config sets it, which wins).
+/// `cfg.data_root` when the config sets it, which wins). With `evaluate_on: validation` each
+/// task's validation split takes the place of its test split.
 pub fn load_benchmark(cfg: &BenchmarkConfig, data_root: &Path) -> Result<Benchmark, DataError> {
+    if cfg.evaluate_on == EvaluateOn::Validation && cfg.validation_fraction <= 0.0 {
+        return Err(DataError::config(
+            &cfg.name,
+            "evaluate_on: validation needs validation_fraction > 0 (e.g. 0.1)",
+        ));
+    }
+    let mut bench = build_benchmark(cfg, data_root)?;
+    if cfg.evaluate_on == EvaluateOn::Validation {
+        for task in &mut bench.tasks {
+            if let Some(val) = task.val.take() {
+                task.test = val;
+            }
+        }
+        bench.source.push_str(&format!(
+            "; evaluated on validation splits ({} % of each task's training images held out; test images unused)",
+            cfg.validation_fraction * 100.0
+        ));
+    }
+    Ok(bench)
+}
+
+fn build_benchmark(cfg: &BenchmarkConfig, data_root: &Path) -> Result<Benchmark, DataError> {
     if cfg.name == "synthetic" {
         return synthetic::build(cfg);
     }
@@ -100,7 +125,9 @@ pub fn load_benchmark(cfg: &BenchmarkConfig, data_root: &Path) -> Result<Benchma
         };
         let pool = part.pool.unwrap_or(available).min(available);
         let overridden = cfg.tasks.is_some() || cfg.classes_per_task.is_some();
-        let (n_tasks, per_task) = if part.per_task == 0 {
+        let (n_tasks, per_task) = if ds == DatasetId::ImageFolder {
+            user_folder_tasks(cfg, available)?
+        } else if part.per_task == 0 {
             (1, pool)
         } else if spec.resizable {
             (
@@ -179,7 +206,15 @@ pub fn load_benchmark(cfg: &BenchmarkConfig, data_root: &Path) -> Result<Benchma
         tasks,
         image_shape: [channels, size, size],
         normalization: pooled_normalization(&norms),
-        augmentation: spec.parts[0].dataset.augmentation(size, cfg.augment),
+        augmentation: {
+            // A flip is applied to every task: only where no part's images forbid it (digits).
+            let mut a = spec.parts[0].dataset.augmentation(size, cfg.augment);
+            a.horizontal_flip &= spec
+                .parts
+                .iter()
+                .all(|p| p.dataset.augmentation(size, Some(true)).horizontal_flip);
+            a
+        },
         source: sources.join("; "),
     })
 }
@@ -198,6 +233,32 @@ pub fn benchmark_image_shape(cfg: &BenchmarkConfig) -> Result<[i64; 3], DataErro
     let spec = catalog::find(&cfg.name)?;
     spec.validate(cfg)?;
     Ok(spec.image_shape(cfg))
+}
+
+/// Tasks x classes of the generic `image_folder` benchmark: as set, or derived from the
+/// class-folder count when only one of `tasks` / `classes_per_task` is set.
+fn user_folder_tasks(cfg: &BenchmarkConfig, available: usize) -> Result<(usize, usize), DataError> {
+    let derived = match (cfg.tasks, cfg.classes_per_task) {
+        (Some(t), Some(k)) => (t, k),
+        (Some(t), None) => (t, available / t),
+        (None, Some(k)) => (available / k, k),
+        (None, None) => {
+            return Err(DataError::config(
+                "image_folder",
+                format!("set benchmark.tasks and/or benchmark.classes_per_task to cut the {available} class folders into tasks"),
+            ))
+        }
+    };
+    if derived.0 == 0 || derived.1 < 2 {
+        return Err(DataError::config(
+            "image_folder",
+            format!(
+                "{} tasks x {} classes from {available} class folders: every task needs at least 2 classes",
+                derived.0, derived.1
+            ),
+        ));
+    }
+    Ok(derived)
 }
 
 fn known_class_count(ds: DatasetId, coarse: bool) -> usize {
@@ -219,10 +280,12 @@ fn load_file_dataset(
         DatasetId::Cifar10 => cifar::load_cifar10(root, explicit),
         DatasetId::Cifar100 => cifar::load_cifar100(root, explicit, cfg.coarse_labels),
         DatasetId::Svhn => svhn::load_svhn(root, explicit),
-        DatasetId::ImageNet100 | DatasetId::MsCeleb10k => Err(DataError::config(
-            ds.display_name(),
-            "an image-folder dataset (internal error: routed to the file loaders)",
-        )),
+        DatasetId::ImageNet100 | DatasetId::MsCeleb10k | DatasetId::ImageFolder => {
+            Err(DataError::config(
+                ds.display_name(),
+                "an image-folder dataset (internal error: routed to the file loaders)",
+            ))
+        }
     }
 }
 

@@ -78,6 +78,18 @@ pub const BENCHMARKS: &[BenchmarkSpec] = &[
         resizable: false,
     },
     BenchmarkSpec {
+        name: "split_cifar10",
+        summary: "CIFAR-10, 5 tasks x 2 classes",
+        parts: &[split(Cifar10, 5, 2)],
+        resizable: true,
+    },
+    BenchmarkSpec {
+        name: "cifar10_to_mnist",
+        summary: "task 1 = CIFAR-10 10-way, tasks 2-6 = MNIST 5 x 2 as 3 x 32 x 32 (split CIFAR-10/100's shape with the data these machines have)",
+        parts: &[first_task(Cifar10), split(Mnist, 5, 2)],
+        resizable: false,
+    },
+    BenchmarkSpec {
         name: "split_cifar100",
         summary: "CIFAR-100, 10 tasks x 10 classes",
         parts: &[split(Cifar100, 10, 10)],
@@ -114,6 +126,12 @@ pub const BENCHMARKS: &[BenchmarkSpec] = &[
         name: "msceleb10k",
         summary: "MS-Celeb-10K image folders, 10 tasks x 1000 identities",
         parts: &[split(MsCeleb10k, 10, 1000)],
+        resizable: true,
+    },
+    BenchmarkSpec {
+        name: "image_folder",
+        summary: "your own class folders (benchmark.dataset_dir: train/CLASS/*, val/CLASS/*) cut into benchmark.tasks x benchmark.classes_per_task",
+        parts: &[split(ImageFolder, 0, 0)],
         resizable: true,
     },
     BenchmarkSpec {
@@ -191,7 +209,7 @@ impl BenchmarkSpec {
         }
         if cfg.skip_bad_images && !self.is_folder() {
             return bad(
-                "skip_bad_images applies to image-folder benchmarks (imagenet100, msceleb10k) only"
+                "skip_bad_images applies to image-folder benchmarks (imagenet100, msceleb10k, image_folder) only"
                     .into(),
             );
         }

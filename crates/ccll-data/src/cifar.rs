@@ -124,7 +124,18 @@ pub fn load_cifar10(root: &Path, explicit: Option<&Path>) -> Result<RawDataset, 
         class_names: CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
         train,
         test,
-        source: format!("CIFAR-10 binary batches in {}", found.dir.display()),
+        source: match crate::cifar_import::read_provenance(&found.dir) {
+            Some(p) => format!(
+                "CIFAR-10 binary batches in {} ({})",
+                found.dir.display(),
+                p.label()
+            ),
+            None => format!(
+                "CIFAR-10 binary batches in {} (no {}: origin not recorded)",
+                found.dir.display(),
+                crate::cifar_import::PROVENANCE_FILE
+            ),
+        },
     })
 }
 

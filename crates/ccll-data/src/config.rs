@@ -14,6 +14,24 @@ pub enum ClassOrder {
     Shuffled,
 }
 
+/// Which split the accuracy matrix is measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EvaluateOn {
+    /// The dataset's test images (results).
+    #[default]
+    Test,
+    /// The validation split held out of the training images (`validation_fraction`), which
+    /// replaces the test split: for choosing options without ever looking at test accuracy.
+    Validation,
+}
+
+impl EvaluateOn {
+    fn is_test(&self) -> bool {
+        *self == Self::Test
+    }
+}
+
 /// Which benchmark to build and how. Keys that only some benchmarks understand are rejected by
 /// the others (see [`crate::load_benchmark`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +81,10 @@ pub struct BenchmarkConfig {
     /// Fraction of each task's training images held out as a validation split.
     #[serde(default)]
     pub validation_fraction: f64,
+    /// `test` (default) or `validation`: measure every accuracy on the validation split
+    /// instead of the test images (needs `validation_fraction > 0`).
+    #[serde(default, skip_serializing_if = "EvaluateOn::is_test")]
+    pub evaluate_on: EvaluateOn,
     /// Train-time augmentation; default: the dataset's usual one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<bool>,
@@ -96,6 +118,7 @@ impl BenchmarkConfig {
             per_class_cap: None,
             test_per_class_cap: None,
             validation_fraction: 0.0,
+            evaluate_on: EvaluateOn::Test,
             augment: None,
             skip_bad_images: false,
             coarse_labels: false,

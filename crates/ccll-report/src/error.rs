@@ -21,6 +21,10 @@ pub enum ReportError {
         source: std::io::Error,
     },
 
+    /// Stored data that cannot be read as what it should be (claims of a sweep).
+    #[error("{0}")]
+    Invalid(String),
+
     /// Nothing to draw or tabulate (no finished run, no numeric value, ...).
     #[error("{0}")]
     NoData(String),

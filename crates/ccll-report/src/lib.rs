@@ -9,6 +9,7 @@
 //!
 //! After a sweep, [`render_sweep_report`] writes all of its charts and its table at once.
 
+pub mod claims;
 mod error;
 pub mod plots;
 pub mod query;

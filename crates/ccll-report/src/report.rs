@@ -43,6 +43,14 @@ pub async fn render_sweep_report_sized(
         written.push(path);
     }
 
+    let verdicts = crate::claims::check_sweep(store, sweep).await?;
+    if !verdicts.is_empty() {
+        let path = dir.join("claims.md");
+        std::fs::write(&path, crate::claims::to_markdown(&verdicts))
+            .map_err(|e| ReportError::io(&path, e))?;
+        written.push(path);
+    }
+
     let mut charts = Charts {
         dir: &dir,
         size,

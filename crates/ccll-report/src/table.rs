@@ -44,6 +44,9 @@ pub struct SummaryTable {
     /// Swept keys other than the seed: one column each.
     pub keys: Vec<String>,
     pub rows: Vec<SummaryRow>,
+    /// The distinct data sources of the finished runs (files found, provenance notes such as
+    /// "derived from a JPEG copy"), printed under the Markdown table.
+    pub data_sources: Vec<String>,
 }
 
 /// Summarises every group of the sweep.
@@ -105,10 +108,17 @@ pub fn summarize(data: &SweepData) -> SummaryTable {
             }
         })
         .collect();
+    let mut data_sources: Vec<String> = Vec::new();
+    for (_, r) in data.finished() {
+        if !r.data_source.is_empty() && !data_sources.contains(&r.data_source) {
+            data_sources.push(r.data_source.clone());
+        }
+    }
     SummaryTable {
         sweep: data.name.clone(),
         keys,
         rows,
+        data_sources,
     }
 }
 
@@ -189,6 +199,9 @@ impl SummaryTable {
                 .map(|c| c.replace('|', "\\|"))
                 .collect();
             let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        for source in &self.data_sources {
+            let _ = writeln!(out, "\nData: {source}");
         }
         out
     }

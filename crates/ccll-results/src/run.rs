@@ -50,5 +50,9 @@ pub struct RunResult {
     pub artifacts: Vec<Artifact>,
     /// The device it ran on (`cpu`, `cuda:0`).
     pub device: String,
+    /// Where the data came from: the files found and any provenance note (e.g. CIFAR-10
+    /// derived from a JPEG copy). Empty in results written before it was recorded.
+    #[serde(default)]
+    pub data_source: String,
     pub wall_seconds: f64,
 }

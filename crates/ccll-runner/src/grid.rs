@@ -56,6 +56,8 @@ pub struct Expanded {
     pub include: Vec<Rule>,
     pub overrides: Vec<String>,
     pub runs: Vec<RunSpec>,
+    /// The study's claims (the same under every profile).
+    pub claims: Vec<ccll_report::claims::Claim>,
     /// Things worth saying that are not errors (a rule that matches nothing, duplicates).
     pub notes: Vec<String>,
 }
@@ -93,6 +95,7 @@ impl Expanded {
             "exclude": rules(&self.exclude),
             "include": rules(&self.include),
             "overrides": self.overrides,
+            "claims": serde_json::to_value(&self.claims).unwrap_or_default(),
             "runs": self.runs.len(),
         })
     }
@@ -359,6 +362,9 @@ pub fn expand(
             message: "the study expands to no runs (every grid point is excluded)".into(),
         });
     }
+    if problems.is_empty() {
+        problems.extend(claim_problems(study, &runs));
+    }
     if !problems.is_empty() {
         return Err(Problems(problems));
     }
@@ -374,8 +380,61 @@ pub fn expand(
         include,
         overrides: overrides.to_vec(),
         runs,
+        claims: study.claims.iter().map(|c| c.claim.clone()).collect(),
         notes,
     })
+}
+
+/// A claim must name keys some run has and select at least one run on each side; otherwise
+/// its check could only ever be inconclusive, which is a mistake in the study file.
+fn claim_problems(study: &Study, runs: &[RunSpec]) -> Vec<Problem> {
+    let configs: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|r| serde_json::to_value(&r.config).unwrap_or_default())
+        .collect();
+    let mut problems = Vec::new();
+    for sc in &study.claims {
+        let c = &sc.claim;
+        let here = Source::Yaml(sc.at.clone());
+        let unknown: Vec<&str> = c
+            .keys()
+            .into_iter()
+            .filter(|k| {
+                configs
+                    .iter()
+                    .all(|cfg| ccll_report::claims::lookup(cfg, k).is_null())
+            })
+            .collect();
+        if !unknown.is_empty() {
+            problems.push(study.problem_at(
+                &here,
+                format!(
+                    "claim `{}`: no run of this study has a value for {}",
+                    c.name,
+                    unknown.join(", ")
+                ),
+            ));
+            continue;
+        }
+        for (side, sel) in c.selectors() {
+            let mut with_filter = sel.clone();
+            with_filter.extend(c.filter.clone());
+            if !configs
+                .iter()
+                .any(|cfg| ccll_report::claims::matches(cfg, &with_filter))
+            {
+                problems.push(study.problem_at(
+                    &here,
+                    format!(
+                        "claim `{}`: `{side}` matches none of the {} runs",
+                        c.name,
+                        runs.len()
+                    ),
+                ));
+            }
+        }
+    }
+    problems
 }
 
 fn override_problem(kv: &str, message: impl Into<String>) -> Problem {

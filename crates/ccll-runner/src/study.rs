@@ -12,6 +12,8 @@
 //! include: [{method.name: finetune}]
 //! profiles:
 //!   cpu: {description: ..., defaults: {...}, grid: {...}}
+//! claims:   # the paper's findings, checked by `ccll-report check` (see ccll_report::claims)
+//!   - {name: "CCLL beats scratch calibration", better: {method.name: ccll}, than: {method.name: ccll_sc}}
 //! ```
 
 use ccll_core::yaml_locate::{locate, locate_nearest, Seg, YamlPath};
@@ -19,7 +21,7 @@ use serde_yaml::{Mapping, Value};
 use std::fmt;
 use std::path::Path;
 
-const TOP_KEYS: [&str; 7] = [
+const TOP_KEYS: [&str; 8] = [
     "name",
     "description",
     "defaults",
@@ -27,6 +29,7 @@ const TOP_KEYS: [&str; 7] = [
     "exclude",
     "include",
     "profiles",
+    "claims",
 ];
 const PROFILE_KEYS: [&str; 5] = ["description", "defaults", "grid", "exclude", "include"];
 
@@ -90,6 +93,15 @@ pub struct Study {
     pub exclude: Vec<Rule>,
     pub include: Vec<Rule>,
     pub profiles: Vec<Profile>,
+    /// The findings the study expects, with where each is written.
+    pub claims: Vec<StudyClaim>,
+}
+
+/// A claim of the study file and its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyClaim {
+    pub claim: ccll_report::claims::Claim,
+    pub at: YamlPath,
 }
 
 /// One swept key and its values.
@@ -305,6 +317,7 @@ impl Parser<'_> {
             .rules(top.get("include"), vec![Seg::key("include")])
             .unwrap_or_default();
         let profiles = self.profiles(top.get("profiles"));
+        let claims = self.claims(top.get("claims"));
         Some(Study {
             file: self.file.to_string(),
             text: self.text.to_string(),
@@ -315,7 +328,53 @@ impl Parser<'_> {
             exclude,
             include,
             profiles,
+            claims,
         })
+    }
+
+    fn claims(&mut self, v: Option<&Value>) -> Vec<StudyClaim> {
+        let list = match v {
+            None | Some(Value::Null) => return Vec::new(),
+            Some(Value::Sequence(s)) => s,
+            Some(_) => {
+                self.problem(
+                    &[Seg::key("claims")],
+                    "claims must be a list, e.g. [{name: ..., better: {method.name: ccll}, than: {method.name: ccll_sc}}]",
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (i, c) in list.iter().enumerate() {
+            let at = vec![Seg::key("claims"), Seg::Index(i)];
+            let claim: ccll_report::claims::Claim = match serde_yaml::from_value(c.clone()) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.problem(
+                        &at,
+                        format!("claim {}: {}", i + 1, strip_location(&e.to_string())),
+                    );
+                    continue;
+                }
+            };
+            if let Err(e) = claim.kind() {
+                self.problem(&at, format!("claim `{}`: {e}", claim.name));
+                continue;
+            }
+            for key in claim.keys() {
+                if !valid_dotted_key(key) {
+                    self.problem(
+                        &at,
+                        format!(
+                            "claim `{}`: `{key}` is not a dotted config key like method.alpha",
+                            claim.name
+                        ),
+                    );
+                }
+            }
+            out.push(StudyClaim { claim, at });
+        }
+        out
     }
 
     fn description(&mut self, v: Option<&Value>, at: &[Seg]) -> Option<String> {

@@ -197,9 +197,23 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
                 }
             }
         }
+        print_claim_checks(&store, &name).await;
     }
     store.close().await;
     Ok(code)
+}
+
+/// The study's claims checked over the finished runs. A failing claim is a finding, not a
+/// failure of the sweep: the exit status stays the sweep's (`ccll-report check` exits 1).
+async fn print_claim_checks(store: &Store, name: &str) {
+    match ccll_report::claims::check_sweep(store, name).await {
+        Ok(v) if v.is_empty() => {}
+        Ok(v) => print!(
+            "claims of the study (ccll-report check --sweep {name}):\n{}",
+            ccll_report::claims::to_text(&v)
+        ),
+        Err(e) => eprintln!("error: checking the claims of `{name}` failed: {e}"),
+    }
 }
 
 fn invalid(p: &Problems) -> u8 {

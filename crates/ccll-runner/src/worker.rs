@@ -213,6 +213,7 @@ fn sleep_job(job: &Job, cfg: &ccll_core::RunConfig, map: &Path) -> anyhow::Resul
                 curves: Vec::new(),
                 artifacts: Vec::new(),
                 device: cfg.train.device.clone(),
+                data_source: String::new(),
                 wall_seconds: lifetime,
             };
             write_json_atomic(&job.out_dir.join(ccll_core::run::RESULT_FILE), &result)

