@@ -103,6 +103,8 @@ impl ModelSpec {
             train: TrainConfig {
                 batch_size: self.batch as usize,
                 lr: self.lr,
+                // The PyTorch reference steps every parameter with SGD.
+                calibration_optimizer: Some(ccll_core::config::OptimizerKind::Sgd),
                 device: ccll_core::device::device_name(device),
                 threads,
                 ..Default::default()
