@@ -148,7 +148,8 @@ fn missing_cifar_names_the_files_the_folders_and_the_download() {
     );
     assert!(err.contains("cifar-10-batches-bin (and"), "{err}");
     assert!(
-        err.contains("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"),
+        err.contains("ccll data fetch cifar10 --from FILE")
+            && err.contains("cifar-10-binary.tar.gz"),
         "{err}"
     );
     // One batch missing from an otherwise complete folder.
