@@ -363,7 +363,9 @@ pub fn expand(
         });
     }
     if problems.is_empty() {
-        problems.extend(claim_problems(study, &runs));
+        let (claim_errors, claim_notes) = claim_problems(study, &runs);
+        problems.extend(claim_errors);
+        notes.extend(claim_notes);
     }
     if !problems.is_empty() {
         return Err(Problems(problems));
@@ -385,14 +387,16 @@ pub fn expand(
     })
 }
 
-/// A claim must name keys some run has and select at least one run on each side; otherwise
-/// its check could only ever be inconclusive, which is a mistake in the study file.
-fn claim_problems(study: &Study, runs: &[RunSpec]) -> Vec<Problem> {
+/// A claim must name keys some run has (else: a problem, a mistake in the study file). Claims
+/// hold for every profile, and a profile may change the grid so that a side selects no run:
+/// that is a note, and the claim's check is inconclusive under that profile.
+fn claim_problems(study: &Study, runs: &[RunSpec]) -> (Vec<Problem>, Vec<String>) {
     let configs: Vec<serde_json::Value> = runs
         .iter()
         .map(|r| serde_json::to_value(&r.config).unwrap_or_default())
         .collect();
     let mut problems = Vec::new();
+    let mut notes = Vec::new();
     for sc in &study.claims {
         let c = &sc.claim;
         let here = Source::Yaml(sc.at.clone());
@@ -423,18 +427,15 @@ fn claim_problems(study: &Study, runs: &[RunSpec]) -> Vec<Problem> {
                 .iter()
                 .any(|cfg| ccll_report::claims::matches(cfg, &with_filter))
             {
-                problems.push(study.problem_at(
-                    &here,
-                    format!(
-                        "claim `{}`: `{side}` matches none of the {} runs",
-                        c.name,
-                        runs.len()
-                    ),
+                notes.push(format!(
+                    "claim `{}`: `{side}` matches none of the {} runs (its check will be inconclusive)",
+                    c.name,
+                    runs.len()
                 ));
             }
         }
     }
-    problems
+    (problems, notes)
 }
 
 fn override_problem(kv: &str, message: impl Into<String>) -> Problem {
