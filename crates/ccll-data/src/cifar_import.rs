@@ -465,7 +465,7 @@ fn decode_into(img: &ArchivedImage, planar: &mut [u8]) -> Result<(), String> {
 }
 
 fn check_records(archive: &Path, file: &str, bytes: &[u8]) -> Result<(), DataError> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(DataError::file(
             archive,
             format!(
