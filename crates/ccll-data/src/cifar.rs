@@ -88,7 +88,8 @@ pub fn read_cifar100_file(path: &Path) -> Result<(RawSplit, Vec<i64>), DataError
     ))
 }
 
-const CIFAR10_FILES: [&str; 6] = [
+/// The batch files of CIFAR-10, training batches first.
+pub(crate) const CIFAR10_FILES: [&str; 6] = [
     "data_batch_1.bin",
     "data_batch_2.bin",
     "data_batch_3.bin",

@@ -27,14 +27,7 @@ use std::path::{Path, PathBuf};
 pub const INSTALL_DIR: &str = "cifar-10-batches-bin";
 /// The provenance note beside the batches.
 pub const PROVENANCE_FILE: &str = "PROVENANCE.json";
-const BATCH_FILES: [&str; 6] = [
-    "data_batch_1.bin",
-    "data_batch_2.bin",
-    "data_batch_3.bin",
-    "data_batch_4.bin",
-    "data_batch_5.bin",
-    "test_batch.bin",
-];
+const BATCH_FILES: [&str; 6] = cifar::CIFAR10_FILES;
 const TRAIN_BATCHES: usize = 5;
 const SIDE: u32 = 32;
 const RECORD: usize = 1 + 3 * 32 * 32;

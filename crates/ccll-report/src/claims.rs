@@ -362,6 +362,17 @@ pub fn check(data: &SweepData, claims: &[Claim]) -> Vec<Verdict> {
     claims.iter().map(|c| check_one(data, c)).collect()
 }
 
+/// The verdict of a claim made of parts: one failing part fails it, all holding holds it.
+fn all_of(statuses: &[Status]) -> Status {
+    if statuses.contains(&Status::Fails) {
+        Status::Fails
+    } else if statuses.iter().all(|s| *s == Status::Holds) {
+        Status::Holds
+    } else {
+        Status::Inconclusive
+    }
+}
+
 fn verdict(c: &Claim, status: Status, detail: String) -> Verdict {
     Verdict {
         name: c.name.clone(),
@@ -439,13 +450,7 @@ fn compare(c: &Claim, runs: &[Sample], a: &Selector, b: &Selector, margin: f64) 
     let Some((t, iv, _)) = worst else {
         return verdict(c, Status::Inconclusive, few());
     };
-    let status = if statuses.contains(&Status::Fails) {
-        Status::Fails
-    } else if statuses.iter().all(|s| *s == Status::Holds) {
-        Status::Holds
-    } else {
-        Status::Inconclusive
-    };
+    let status = all_of(&statuses);
     verdict(
         c,
         status,
@@ -651,14 +656,8 @@ fn flat(c: &Claim, runs: &[Sample], key: &str, within: f64) -> Verdict {
             }
         }
     }
-    let status = if statuses.contains(&Status::Fails) {
-        Status::Fails
-    } else if statuses.iter().all(|s| *s == Status::Holds) {
-        Status::Holds
-    } else {
-        Status::Inconclusive
-    };
-    let mut detail = format!("every pair within ±{within}? ");
+    let status = all_of(&statuses);
+    let mut detail = format!("pairs of values within ±{within}; ");
     if let Some((label, iv)) = widest {
         let _ = write!(detail, "widest: {label}: {}", describe(&iv));
     }
