@@ -8,7 +8,7 @@ use crate::report::{Figure, Target};
 use crate::timing::{alternate, median, seconds};
 use crate::Options;
 use ccll_core::data::DeviceTask;
-use ccll_core::strategy::{build_strategy, StrategyContext};
+use ccll_core::strategy::build_strategy;
 use ccll_core::train::train_task;
 use ccll_data::{data_root, load_benchmark, Benchmark, BenchmarkConfig};
 use tch::{Device, Kind, Tensor};
@@ -110,12 +110,7 @@ fn measure(device: Device, opts: &Options) -> anyhow::Result<Vec<Figure>> {
     let epoch = || -> anyhow::Result<f64> {
         let cfg = spec.run_config(device, opts.threads);
         tch::manual_seed(3);
-        let ctx = StrategyContext {
-            config: &cfg,
-            device,
-            image_shape: bench.image_shape,
-            task_classes: vec![classes],
-        };
+        let ctx = cfg.strategy_context(device, bench.image_shape, vec![classes]);
         let mut strategy = build_strategy(&ctx)?;
         let (t, r) = seconds(|| {
             let r = train_task(strategy.as_mut(), 0, &data, &cfg.train, 1, &mut |_| {});

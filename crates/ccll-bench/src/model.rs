@@ -8,7 +8,7 @@ use ccll_core::checkpoint::{read_tensors, save_tensors};
 use ccll_core::config::{MethodConfig, ModelConfig, TrainConfig};
 use ccll_core::data::{DeviceSplit, DeviceTask};
 use ccll_core::optim::Optimizer;
-use ccll_core::strategy::{build_strategy, StepOutput, Strategy, StrategyContext};
+use ccll_core::strategy::{build_strategy, StepOutput, Strategy};
 use ccll_core::train::train_step;
 use ccll_core::RunConfig;
 use ccll_data::{Augmentation, BenchmarkConfig, Normalization};
@@ -94,12 +94,9 @@ impl ModelSpec {
                 arch: self.arch.clone(),
                 width: Some(self.width),
             },
-            method: MethodConfig {
-                name: self.method.clone(),
-                alpha: Some(self.alpha),
-                beta: Some(self.beta),
-                options: BTreeMap::new(),
-            },
+            // The benchmark's specs are fixed in code: a bad one is a bug here.
+            method: MethodConfig::named(&self.method, Some(self.alpha), Some(self.beta))
+                .unwrap_or_else(|e| panic!("benchmark model {}: {e}", self.label())),
             train: TrainConfig {
                 batch_size: self.batch as usize,
                 lr: self.lr,
@@ -181,12 +178,8 @@ impl BenchModel {
             .validate()
             .map_err(|e| anyhow::anyhow!("benchmark model {}: {e}", spec.label()))?;
         tch::manual_seed(seed);
-        let ctx = StrategyContext {
-            config: &config,
-            device,
-            image_shape: [spec.in_channels, spec.image_size, spec.image_size],
-            task_classes: vec![spec.classes; 2],
-        };
+        let shape = [spec.in_channels, spec.image_size, spec.image_size];
+        let ctx = config.strategy_context(device, shape, vec![spec.classes; 2]);
         let mut strategy = build_strategy(&ctx)?;
         strategy.begin_task(0)?;
         if spec.task == 2 {

@@ -24,9 +24,9 @@ use ccll_runner::layout::Layout;
 use ccll_runner::plan::Plan;
 use ccll_runner::progress::SweepProgress;
 use ccll_runner::resume::Resume;
+use ccll_runner::rows::new_run_row;
 use ccll_runner::scheduler::Scheduler;
 use ccll_runner::study::Study;
-use ccll_runner::sweep::new_run_row;
 use ccll_runner::worker::{SLEEP_JOBS_ENV, SLEEP_REPORT_FILE};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -308,6 +308,7 @@ async fn measure(exe: &Path, quick: bool) -> anyhow::Result<Measured> {
     for r in &plan.runs {
         let row = new_run_row(
             &r.spec.config,
+            &r.spec.identity,
             &r.spec.label,
             r.spec.swept_json(),
             Some(sweep_id),

@@ -1,9 +1,7 @@
-//! Parameter and FLOP accounting, from the real modules (never from formulas alone).
+//! FLOP accounting from the real modules (never from formulas alone); the parameter report of
+//! a built strategy is in [`crate::run`].
 
-use crate::config::RunConfig;
 use crate::nn::{Backbone, CalibrationSpec, ConvTrace, Fwd};
-use crate::strategy::{build_strategy, Strategy, StrategyContext};
-use ccll_results::ParamReport;
 use std::cell::RefCell;
 use tch::{Device, Kind, Tensor};
 
@@ -46,30 +44,4 @@ pub fn calibration_flops(traces: &[ConvTrace], spec: CalibrationSpec) -> u64 {
             scm + ccm
         })
         .sum()
-}
-
-/// The parameter report of a strategy's modules as they stand.
-pub fn param_report(strategy: &dyn Strategy) -> ParamReport {
-    let counts = strategy.param_counts();
-    ParamReport::from_counts(counts.backbone, &counts.per_task, strategy.flops())
-}
-
-/// Builds a run's model for `tasks` tasks of `classes` classes without training or data, and
-/// reports its parameters (what `ccll params` prints).
-pub fn param_report_for(
-    config: &RunConfig,
-    image_shape: [i64; 3],
-    task_classes: &[i64],
-) -> anyhow::Result<ParamReport> {
-    let ctx = StrategyContext {
-        config,
-        device: Device::Cpu,
-        image_shape,
-        task_classes: task_classes.to_vec(),
-    };
-    let mut strategy = build_strategy(&ctx)?;
-    for t in 0..task_classes.len() {
-        strategy.begin_task(t)?;
-    }
-    Ok(param_report(strategy.as_ref()))
 }

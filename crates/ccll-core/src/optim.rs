@@ -3,7 +3,7 @@
 //! our parameters live in several variable stores (base, each task's modules) and the
 //! calibration has its own learning rate.
 
-use crate::config::{OptimizerKind, ScheduleKind, TrainConfig};
+use crate::settings::{OptimizerKind, ScheduleKind, TrainConfig};
 use tch::Tensor;
 
 /// Which learning rate a group follows.

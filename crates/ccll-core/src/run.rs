@@ -2,17 +2,17 @@
 //! from a shared base job, or pretrained elsewhere), every task in turn with an evaluation of
 //! all tasks seen so far, checkpoints, and `result.json`.
 
-use crate::accounting::param_report;
 use crate::config::{BaseSource, RunConfig};
 use crate::data::DeviceTask;
 use crate::device::{device_name, resolve_device};
-use crate::nn::Arch;
 use crate::strategy::pretrain::Pretrainer;
-use crate::strategy::{base_file, build_strategy, method_info, Strategy, StrategyContext};
+use crate::strategy::{base_file, build_strategy, Strategy};
 use crate::train::{evaluate, task_seed, train_task};
 use anyhow::Context;
 use ccll_data::{data_root, load_benchmark, Benchmark};
-use ccll_results::{Artifact, EpochRecord, Metrics, RunResult, TaskInfo, TaskMatrix, WorkerEvent};
+use ccll_results::{
+    Artifact, EpochRecord, Metrics, ParamReport, RunResult, TaskInfo, TaskMatrix, WorkerEvent,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -54,7 +54,7 @@ pub const CONFIG_FILE: &str = "config.yaml";
 /// training settings, seed, base source), or `None` when the method does not share bases.
 /// Device and thread count are left out: a base is reused across them.
 pub fn base_key(cfg: &RunConfig) -> Option<String> {
-    if !method_info(&cfg.method.name)?.shares_base {
+    if !cfg.method.info().shares_base {
         return None;
     }
     let t = &cfg.train;
@@ -92,13 +92,12 @@ fn load_data(cfg: &RunConfig, opts_root: Option<&Path>) -> anyhow::Result<Benchm
 
 fn build(cfg: &RunConfig, bench: &Benchmark, device: Device) -> anyhow::Result<Box<dyn Strategy>> {
     tch::manual_seed(task_seed(cfg.train.seed, INIT_SEED_TASK));
-    let ctx = StrategyContext {
-        config: cfg,
+    let classes = bench.tasks.iter().map(|t| t.num_classes() as i64).collect();
+    Ok(build_strategy(&cfg.strategy_context(
         device,
-        image_shape: bench.image_shape,
-        task_classes: bench.tasks.iter().map(|t| t.num_classes() as i64).collect(),
-    };
-    Ok(build_strategy(&ctx)?)
+        bench.image_shape,
+        classes,
+    ))?)
 }
 
 /// A run's working set: its data on the device and its strategy, built from a config. `run`
@@ -167,6 +166,23 @@ impl Session {
     }
 }
 
+/// Where a run's data came from: the benchmark's files and, for a base pretrained on another
+/// benchmark, that benchmark's (so a result on a base from the JPEG-derived CIFAR-10 says so).
+fn data_source(cfg: &RunConfig, bench: &Benchmark, opts_root: Option<&Path>) -> String {
+    let BaseSource::Benchmark(source) = &cfg.base.source else {
+        return bench.source.clone();
+    };
+    let root = data_root(source.data_root.as_deref().or(opts_root));
+    let base = match load_benchmark(source, &root) {
+        Ok(b) => b.source,
+        Err(e) => format!("not readable now ({e})"),
+    };
+    format!(
+        "{}; base pretrained on {}: {base}",
+        bench.source, source.name
+    )
+}
+
 /// Pretrains a backbone on `base.source` and writes `dir/base.safetensors`.
 fn pretrain(
     cfg: &RunConfig,
@@ -189,8 +205,8 @@ fn pretrain(
         cfg.benchmark.name,
         target_shape
     );
-    let arch = Arch::parse(&cfg.model.arch).map_err(anyhow::Error::msg)?;
-    let width = cfg.model.width.unwrap_or(arch.default_width());
+    let arch = cfg.model.arch()?;
+    let width = cfg.model.width()?;
     tch::manual_seed(task_seed(cfg.train.seed, PRETRAIN_SEED_TASK));
     let mut p = Pretrainer::new(
         arch,
@@ -225,7 +241,7 @@ pub fn train_base(
 ) -> anyhow::Result<BaseManifest> {
     let started = Instant::now();
     let key = base_key(cfg).ok_or_else(|| {
-        anyhow::anyhow!("method `{}` does not use a shared base", cfg.method.name)
+        anyhow::anyhow!("method `{}` does not use a shared base", cfg.method.name())
     })?;
     configure_threads(cfg);
     let device = resolve_device(&cfg.train.device).map_err(anyhow::Error::msg)?;
@@ -285,6 +301,10 @@ pub fn read_base_manifest(dir: &Path) -> anyhow::Result<BaseManifest> {
 }
 
 /// Runs every task of the benchmark and returns (and writes) the result.
+///
+/// Kept whole (about 100 lines): the order of its steps (base, then per task train, evaluate,
+/// checkpoint; `result.json` last, atomically) is what makes a killed run safe to redo, and
+/// reads best in one place.
 pub fn run(
     cfg: &RunConfig,
     opts: &RunOptions,
@@ -359,7 +379,7 @@ pub fn run(
     }
 
     let result = RunResult {
-        method: cfg.method.name.clone(),
+        method: cfg.method.name().to_string(),
         benchmark: cfg.benchmark.name.clone(),
         seed: cfg.train.seed,
         tasks: session
@@ -377,7 +397,7 @@ pub fn run(
         acc_matrix: acc,
         loss_matrix: loss,
         params: param_report(session.strategy.as_ref()),
-        data_source: session.bench.source.clone(),
+        data_source: data_source(cfg, &session.bench, opts.data_root.as_deref()),
         curves,
         artifacts,
         device: device_name(device),
@@ -429,4 +449,25 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// The parameter report of a strategy's modules as they stand.
+pub fn param_report(strategy: &dyn Strategy) -> ParamReport {
+    let counts = strategy.param_counts();
+    ParamReport::from_counts(counts.backbone, &counts.per_task, strategy.flops())
+}
+
+/// Builds a run's model for `tasks` tasks of `classes` classes without training or data, and
+/// reports its parameters (what `ccll params` prints).
+pub fn param_report_for(
+    config: &RunConfig,
+    image_shape: [i64; 3],
+    task_classes: &[i64],
+) -> anyhow::Result<ParamReport> {
+    let ctx = config.strategy_context(Device::Cpu, image_shape, task_classes.to_vec());
+    let mut strategy = build_strategy(&ctx)?;
+    for t in 0..task_classes.len() {
+        strategy.begin_task(t)?;
+    }
+    Ok(param_report(strategy.as_ref()))
 }

@@ -1,8 +1,8 @@
 //! The training loop shared by every method, and evaluation.
 
-use crate::config::TrainConfig;
 use crate::data::DeviceTask;
 use crate::optim::{schedule_factor, Optimizer};
+use crate::settings::TrainConfig;
 use crate::strategy::{StepOutput, Strategy};
 use ccll_results::{EpochRecord, WorkerEvent};
 use std::time::Instant;
@@ -60,6 +60,9 @@ pub fn train_step(
 }
 
 /// Trains `task` for `epochs` epochs on the data of the tasks the strategy asks for.
+///
+/// Kept whole (about 95 lines): it is the hot loop, and the seeding, shuffling, schedule and
+/// divergence check of an epoch must stay in this order for runs to repeat bit for bit.
 pub fn train_task(
     strategy: &mut dyn Strategy,
     task: usize,

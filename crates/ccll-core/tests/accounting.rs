@@ -1,9 +1,9 @@
 //! Backbones and parameter accounting against independent counts.
 
-use ccll_core::accounting::param_report_for;
 use ccll_core::config::{MethodConfig, ModelConfig, RunConfig, TrainConfig};
 use ccll_core::nn::{Arch, Backbone, Fwd};
-use ccll_core::strategy::{build_strategy, StrategyContext};
+use ccll_core::run::param_report_for;
+use ccll_core::strategy::build_strategy;
 use ccll_data::BenchmarkConfig;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -14,12 +14,7 @@ fn config(arch: &str, width: i64, method: &str, alpha: i64, beta: i64) -> RunCon
             arch: arch.into(),
             width: Some(width),
         },
-        method: MethodConfig {
-            name: method.into(),
-            alpha: Some(alpha),
-            beta: Some(beta),
-            options: Default::default(),
-        },
+        method: MethodConfig::named(method, Some(alpha), Some(beta)).unwrap(),
         train: TrainConfig {
             device: "cpu".into(),
             ..Default::default()
@@ -116,12 +111,7 @@ fn calibration_adds_9_alpha_plus_beta_plus_2_per_channel() {
 #[test]
 fn the_report_agrees_with_the_variable_stores() {
     let cfg = config("resnet18_cifar", 20, "ccll", 2, 1);
-    let ctx = StrategyContext {
-        config: &cfg,
-        device: Device::Cpu,
-        image_shape: [3, 32, 32],
-        task_classes: vec![10, 10, 10],
-    };
+    let ctx = cfg.strategy_context(Device::Cpu, [3, 32, 32], vec![10, 10, 10]);
     let mut s = build_strategy(&ctx).unwrap();
     for t in 0..3 {
         s.begin_task(t).unwrap();

@@ -5,9 +5,9 @@
 
 mod common;
 
-use ccll_core::accounting::param_report_for;
+use ccll_core::run::param_report_for;
 use ccll_core::run::{reevaluate, run, train_base, RunOptions, Session};
-use ccll_core::strategy::{build_strategy, StrategyContext};
+use ccll_core::strategy::build_strategy;
 use ccll_core::RunConfig;
 use ccll_results::RunResult;
 use common::{assert_same, exclusive, run_to, snapshot};
@@ -157,12 +157,7 @@ fn finetune_moves_the_trunk_and_freezes_old_heads() {
 /// Builds a method's model for 3 tasks without training and returns its parameter counts.
 fn counts(method: &str) -> ccll_core::strategy::ParamCounts {
     let cfg = config(method);
-    let ctx = StrategyContext {
-        config: &cfg,
-        device: Device::Cpu,
-        image_shape: [1, 16, 16],
-        task_classes: vec![2, 2, 2],
-    };
+    let ctx = cfg.strategy_context(Device::Cpu, [1, 16, 16], vec![2, 2, 2]);
     let mut s = build_strategy(&ctx).unwrap();
     for t in 0..3 {
         s.begin_task(t).unwrap();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use ccll_core::config::MethodConfig;
 use ccll_core::run::{base_key, reevaluate, run, train_base, RunOptions, Session};
 use ccll_core::RunConfig;
 use ccll_results::RunResult;
@@ -208,7 +209,7 @@ fn a_run_from_a_shared_base_equals_a_run_that_trains_it() {
 
     // The same base serves other alphas and head_only, not another seed or sf_sc.
     let mut a4 = config("ccll");
-    a4.method.alpha = Some(4);
+    a4.method = MethodConfig::named("ccll", Some(4), None).unwrap();
     assert_eq!(base_key(&a4), base_key(&cfg));
     assert_eq!(base_key(&config("head_only")), base_key(&cfg));
     let mut s1 = config("ccll");
@@ -221,7 +222,7 @@ fn a_run_from_a_shared_base_equals_a_run_that_trains_it() {
 fn alpha_that_does_not_divide_a_layer_is_rejected_with_the_layer_named() {
     let _rng = exclusive();
     let mut cfg = config("ccll");
-    cfg.method.alpha = Some(3);
+    cfg.method = MethodConfig::named("ccll", Some(3), None).unwrap();
     let err = Session::new(&cfg, None).err().unwrap().to_string();
     assert_eq!(
         err,

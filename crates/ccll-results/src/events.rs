@@ -1,6 +1,6 @@
 //! What a worker reports while it runs, one JSON object per line on its event stream.
 
-use crate::{EpochRecord, RunResult};
+use crate::EpochRecord;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,8 +25,6 @@ pub enum WorkerEvent {
         accuracy: Vec<f64>,
         loss: Vec<f64>,
     },
-    /// The run finished; the whole result.
-    Finished(Box<RunResult>),
     /// The run failed with this error.
     Failed { error: String },
 }

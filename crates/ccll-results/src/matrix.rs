@@ -27,7 +27,8 @@ pub enum MatrixError {
 }
 
 impl TaskMatrix {
-    /// An empty matrix for a run of `tasks` tasks (rows are added as tasks finish).
+    /// An empty matrix; rows are added as tasks finish ([`TaskMatrix::push_row`] pads each
+    /// to the run's task count).
     pub fn new() -> Self {
         Self(Vec::new())
     }

@@ -8,7 +8,7 @@
 
 use crate::identity::{dir_name, identity, run_label, Identity};
 use crate::study::{valid_dotted_key, Axis, Problem, Problems, Rule, Source, Study};
-use ccll_core::strategy::{build_strategy, StrategyContext};
+use ccll_core::strategy::build_strategy;
 use ccll_core::yaml_locate::{with_dotted, Seg};
 use ccll_core::{BaseSource, RunConfig};
 use serde_yaml::{Mapping, Value};
@@ -30,6 +30,25 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// A checked config at a grid point: its identity, label, directory and base.
+    fn new(config: RunConfig, point: &Point) -> Self {
+        let swept: Vec<(String, Value)> = point
+            .values
+            .iter()
+            .map(|(k, v, _)| (k.clone(), v.clone()))
+            .collect();
+        let identity = identity(&config);
+        let label = run_label(&swept, config.method.name());
+        Self {
+            dir_name: dir_name(&label, &identity),
+            base_key: ccll_core::run::base_key(&config),
+            label,
+            config,
+            identity,
+            swept,
+        }
+    }
+
     /// The swept values as a JSON object, as stored with the run.
     pub fn swept_json(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();
@@ -107,254 +126,28 @@ struct Point {
     values: Vec<(String, Value, Source)>,
 }
 
-/// Expands `study` under `profile` with `-o KEY=VALUE` overrides, validating every run.
+/// Expands `study` under `profile` with `-o KEY=VALUE` overrides, validating every run: the
+/// profile merged in, the overrides applied, the grid's product, the exclude and include
+/// rules, every point checked as a run config, then the claims checked against the runs.
 pub fn expand(
     study: &Study,
     profile: Option<&str>,
     overrides: &[String],
 ) -> Result<Expanded, Problems> {
-    let mut problems = Vec::new();
     let prof = match profile {
-        Some(name) => match study.profile(name) {
-            Ok(p) => Some(p),
-            Err(e) => return Err(Problems(vec![e])),
-        },
+        Some(name) => Some(study.profile(name).map_err(|e| Problems(vec![e]))?),
         None => None,
     };
-
-    let mut defaults = study.defaults.clone();
-    let mut axes = study.grid.clone();
-    let mut exclude = study.exclude.clone();
-    let mut include = study.include.clone();
-    if let Some(p) = prof {
-        if let Some(d) = &p.defaults {
-            deep_merge(&mut defaults, d);
-        }
-        for axis in &p.grid {
-            match axes.iter_mut().find(|a| a.key == axis.key) {
-                Some(a) => *a = axis.clone(),
-                None => axes.push(axis.clone()),
-            }
-        }
-        if let Some(r) = &p.exclude {
-            exclude = r.clone();
-        }
-        if let Some(r) = &p.include {
-            include = r.clone();
-        }
-    }
-
-    // Overrides: a grid key is pinned to the one value; a key below a grid key is set in each
-    // mapping value of that axis (and of include rules); anything else goes into defaults.
-    let mut default_overrides: Vec<(String, String)> = Vec::new();
-    for kv in overrides {
-        let Some((key, text)) = kv.split_once('=') else {
-            problems.push(override_problem(
-                kv,
-                "expected KEY=VALUE, e.g. train.epochs=1",
-            ));
-            continue;
-        };
-        let key = key.trim();
-        if !valid_dotted_key(key) {
-            problems.push(override_problem(
-                kv,
-                format!("`{key}` is not a dotted config key like train.epochs"),
-            ));
-            continue;
-        }
-        let value: Value = match serde_yaml::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                problems.push(override_problem(
-                    kv,
-                    format!("the value is not YAML: {}", e),
-                ));
-                continue;
-            }
-        };
-        if let Some(axis) = axes.iter_mut().find(|a| a.key == key) {
-            axis.values = vec![value];
-            axis.source = Source::Override(kv.clone());
-            continue;
-        }
-        let mut below_axis = false;
-        for axis in axes.iter_mut() {
-            if let Some(rest) = key.strip_prefix(&format!("{}.", axis.key)) {
-                below_axis = true;
-                for v in axis.values.iter_mut() {
-                    if v.is_mapping() {
-                        let _ = set_path(v, rest, value.clone());
-                    }
-                }
-            }
-        }
-        for rule in include.iter_mut() {
-            for (k, v) in rule.entries.iter_mut() {
-                if let Some(rest) = key.strip_prefix(&format!("{k}.")) {
-                    if v.is_mapping() {
-                        let _ = set_path(v, rest, value.clone());
-                    }
-                }
-            }
-        }
-        if below_axis && get_path(&defaults, key).is_none() {
-            continue;
-        }
-        match set_path(&mut defaults, key, value) {
-            Ok(()) => default_overrides.push((key.to_string(), kv.clone())),
-            Err(m) => problems.push(override_problem(kv, m)),
-        }
-    }
-
-    // The grid's cartesian product, then the exclude rules, then the include points.
-    let total: usize = axes.iter().map(|a| a.values.len()).product();
-    let mut points = Vec::with_capacity(total);
-    for n in 0..total {
-        // The last axis turns fastest.
-        let mut rest = n;
-        let mut idx = vec![0usize; axes.len()];
-        for d in (0..axes.len()).rev() {
-            idx[d] = rest % axes[d].values.len();
-            rest /= axes[d].values.len();
-        }
-        points.push(Point {
-            values: axes
-                .iter()
-                .zip(&idx)
-                .map(|(a, &i)| (a.key.clone(), a.values[i].clone(), a.source.clone()))
-                .collect(),
-        });
-    }
-
-    let mut notes = Vec::new();
-    let mut merged_points: Vec<(Point, Value)> = Vec::new();
-    let mut rule_hits = vec![0usize; exclude.len()];
-    for p in points {
-        let merged = match merge_point(&defaults, &p) {
-            Ok(m) => m,
-            Err((src, msg)) => {
-                problems.push(study.problem_at(&src, msg));
-                continue;
-            }
-        };
-        let mut dropped = false;
-        for (i, rule) in exclude.iter().enumerate() {
-            if rule
-                .entries
-                .iter()
-                .all(|(k, v)| get_path(&merged, k) == Some(v))
-            {
-                rule_hits[i] += 1;
-                dropped = true;
-            }
-        }
-        if !dropped {
-            merged_points.push((p, merged));
-        }
-    }
-    for (rule, hits) in exclude.iter().zip(&rule_hits) {
-        if *hits == 0 {
-            let pr = study.problem_at(&Source::Yaml(rule.at.clone()), "");
-            notes.push(format!(
-                "{}: this exclude rule matches no run of the grid",
-                pr.place
-            ));
-        }
-    }
-    for rule in &include {
-        let p = Point {
-            values: rule
-                .entries
-                .iter()
-                .map(|(k, v)| {
-                    let mut at = rule.at.clone();
-                    at.push(Seg::key(k.clone()));
-                    (k.clone(), v.clone(), Source::Yaml(at))
-                })
-                .collect(),
-        };
-        match merge_point(&defaults, &p) {
-            Ok(m) => merged_points.push((p, m)),
-            Err((src, msg)) => problems.push(study.problem_at(&src, msg)),
-        }
-    }
-
-    // Every run as a config; problems collected across all runs, each reported once.
-    let mut checker = Checker::default();
-    let mut runs: Vec<RunSpec> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut reported: BTreeMap<(Option<usize>, String, String), usize> = BTreeMap::new();
-    let mut problem_list: Vec<Problem> = Vec::new();
+    let mut problems = Vec::new();
+    let mut layers = Layers::of(study, prof);
+    let default_overrides = layers.apply_overrides(overrides, &mut problems);
+    let (merged_points, mut notes) = layers.points(study, &mut problems);
     let locator = Locator {
         study,
         profile: prof.map(|p| (p.name.as_str(), p.defaults.as_ref())),
         default_overrides: &default_overrides,
     };
-    for (point, merged) in merged_points {
-        let cfg = match checker.check(&merged) {
-            Ok(cfg) => cfg,
-            Err((key, message)) => {
-                let src = locator.source_of(&key, &point);
-                let pr = study.problem_at(&src, message);
-                let entry = reported
-                    .entry((pr.line, pr.place.clone(), pr.message.clone()))
-                    .or_insert(0);
-                if *entry == 0 {
-                    problem_list.push(pr);
-                }
-                *entry += 1;
-                continue;
-            }
-        };
-        let swept: Vec<(String, Value)> = point
-            .values
-            .iter()
-            .map(|(k, v, _)| (k.clone(), v.clone()))
-            .collect();
-        let id = identity(&cfg);
-        let label = run_label(&swept, &cfg.method.name);
-        if let Some(&first) = seen.get(&id.config_hash) {
-            notes.push(format!(
-                "`{label}` is the same run as `{}` (a method ignores a swept key, or a rule repeats a grid point); it runs once",
-                runs[first].label
-            ));
-            continue;
-        }
-        seen.insert(id.config_hash.clone(), runs.len());
-        runs.push(RunSpec {
-            dir_name: dir_name(&label, &id),
-            base_key: ccll_core::run::base_key(&cfg),
-            label,
-            config: cfg,
-            identity: id,
-            swept,
-        });
-    }
-    // Two runs with one label would be hard to tell apart in tables: add the hash.
-    let mut label_count: HashMap<String, usize> = HashMap::new();
-    for r in &runs {
-        *label_count.entry(r.label.clone()).or_default() += 1;
-    }
-    for r in runs.iter_mut() {
-        if label_count[&r.label] > 1 {
-            r.label = format!("{} #{}", r.label, r.identity.short());
-        }
-    }
-    for pr in problem_list {
-        let n = reported
-            .get(&(pr.line, pr.place.clone(), pr.message.clone()))
-            .copied()
-            .unwrap_or(1);
-        problems.push(if n > 1 {
-            Problem {
-                message: format!("{} ({n} runs)", pr.message),
-                ..pr
-            }
-        } else {
-            pr
-        });
-    }
+    let runs = check_runs(&locator, merged_points, &mut problems, &mut notes);
     if problems.is_empty() && runs.is_empty() {
         problems.push(Problem {
             place: study.file.clone(),
@@ -376,15 +169,314 @@ pub fn expand(
         description: prof
             .and_then(|p| p.description.clone())
             .or_else(|| study.description.clone()),
-        defaults,
-        axes,
-        exclude,
-        include,
+        defaults: layers.defaults,
+        axes: layers.axes,
+        exclude: layers.exclude,
+        include: layers.include,
         overrides: overrides.to_vec(),
         runs,
         claims: study.claims.iter().map(|c| c.claim.clone()).collect(),
         notes,
     })
+}
+
+/// The study's defaults, grid and rules with the profile merged in.
+struct Layers {
+    defaults: Value,
+    axes: Vec<Axis>,
+    exclude: Vec<Rule>,
+    include: Vec<Rule>,
+}
+
+impl Layers {
+    /// The study's parts, the profile's defaults merged into its defaults, its axes replacing
+    /// or extending the grid, its rules (where given) replacing the study's.
+    fn of(study: &Study, profile: Option<&crate::study::Profile>) -> Self {
+        let mut l = Layers {
+            defaults: study.defaults.clone(),
+            axes: study.grid.clone(),
+            exclude: study.exclude.clone(),
+            include: study.include.clone(),
+        };
+        let Some(p) = profile else {
+            return l;
+        };
+        if let Some(d) = &p.defaults {
+            deep_merge(&mut l.defaults, d);
+        }
+        for axis in &p.grid {
+            match l.axes.iter_mut().find(|a| a.key == axis.key) {
+                Some(a) => *a = axis.clone(),
+                None => l.axes.push(axis.clone()),
+            }
+        }
+        if let Some(r) = &p.exclude {
+            l.exclude = r.clone();
+        }
+        if let Some(r) = &p.include {
+            l.include = r.clone();
+        }
+        l
+    }
+
+    /// Applies `-o KEY=VALUE` overrides: a grid key is pinned to the one value; a key below a
+    /// grid key is set in each mapping value of that axis (and of include rules); anything
+    /// else goes into defaults. Returns the defaults it set, with the override that set them.
+    fn apply_overrides(
+        &mut self,
+        overrides: &[String],
+        problems: &mut Vec<Problem>,
+    ) -> Vec<(String, String)> {
+        let mut default_overrides = Vec::new();
+        for kv in overrides {
+            match parse_override(kv) {
+                Ok((key, value)) => {
+                    if let Some(key) = self.apply_override(kv, key, value, problems) {
+                        default_overrides.push((key, kv.clone()));
+                    }
+                }
+                Err(p) => problems.push(p),
+            }
+        }
+        default_overrides
+    }
+
+    /// One override; returns the key when it was set in the defaults.
+    fn apply_override(
+        &mut self,
+        kv: &str,
+        key: &str,
+        value: Value,
+        problems: &mut Vec<Problem>,
+    ) -> Option<String> {
+        if let Some(axis) = self.axes.iter_mut().find(|a| a.key == key) {
+            axis.values = vec![value];
+            axis.source = Source::Override(kv.to_string());
+            return None;
+        }
+        let mut below_axis = false;
+        for axis in self.axes.iter_mut() {
+            if let Some(rest) = key.strip_prefix(&format!("{}.", axis.key)) {
+                below_axis = true;
+                for v in axis.values.iter_mut().filter(|v| v.is_mapping()) {
+                    let _ = set_path(v, rest, value.clone());
+                }
+            }
+        }
+        for rule in self.include.iter_mut() {
+            for (k, v) in rule.entries.iter_mut() {
+                if let Some(rest) = key.strip_prefix(&format!("{k}.")) {
+                    if v.is_mapping() {
+                        let _ = set_path(v, rest, value.clone());
+                    }
+                }
+            }
+        }
+        if below_axis && get_path(&self.defaults, key).is_none() {
+            return None;
+        }
+        match set_path(&mut self.defaults, key, value) {
+            Ok(()) => Some(key.to_string()),
+            Err(m) => {
+                problems.push(override_problem(kv, m));
+                None
+            }
+        }
+    }
+
+    /// The grid's cartesian product without the excluded points, then the include points,
+    /// each with the defaults merged in; notes for exclude rules that match nothing.
+    fn points(
+        &self,
+        study: &Study,
+        problems: &mut Vec<Problem>,
+    ) -> (Vec<(Point, Value)>, Vec<String>) {
+        let mut notes = Vec::new();
+        let mut merged_points = Vec::new();
+        let mut rule_hits = vec![0usize; self.exclude.len()];
+        for p in grid_product(&self.axes) {
+            let merged = match merge_point(&self.defaults, &p) {
+                Ok(m) => m,
+                Err((src, msg)) => {
+                    problems.push(study.problem_at(&src, msg));
+                    continue;
+                }
+            };
+            let mut dropped = false;
+            for (i, rule) in self.exclude.iter().enumerate() {
+                if rule
+                    .entries
+                    .iter()
+                    .all(|(k, v)| get_path(&merged, k) == Some(v))
+                {
+                    rule_hits[i] += 1;
+                    dropped = true;
+                }
+            }
+            if !dropped {
+                merged_points.push((p, merged));
+            }
+        }
+        for (rule, _) in self
+            .exclude
+            .iter()
+            .zip(&rule_hits)
+            .filter(|(_, h)| **h == 0)
+        {
+            let pr = study.problem_at(&Source::Yaml(rule.at.clone()), "");
+            notes.push(format!(
+                "{}: this exclude rule matches no run of the grid",
+                pr.place
+            ));
+        }
+        for rule in &self.include {
+            let p = Point {
+                values: rule
+                    .entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let mut at = rule.at.clone();
+                        at.push(Seg::key(k.clone()));
+                        (k.clone(), v.clone(), Source::Yaml(at))
+                    })
+                    .collect(),
+            };
+            match merge_point(&self.defaults, &p) {
+                Ok(m) => merged_points.push((p, m)),
+                Err((src, msg)) => problems.push(study.problem_at(&src, msg)),
+            }
+        }
+        (merged_points, notes)
+    }
+}
+
+/// `KEY=VALUE` as a dotted key and a YAML value.
+fn parse_override(kv: &str) -> Result<(&str, Value), Problem> {
+    let Some((key, text)) = kv.split_once('=') else {
+        return Err(override_problem(
+            kv,
+            "expected KEY=VALUE, e.g. train.epochs=1",
+        ));
+    };
+    let key = key.trim();
+    if !valid_dotted_key(key) {
+        return Err(override_problem(
+            kv,
+            format!("`{key}` is not a dotted config key like train.epochs"),
+        ));
+    }
+    let value = serde_yaml::from_str(text)
+        .map_err(|e| override_problem(kv, format!("the value is not YAML: {e}")))?;
+    Ok((key, value))
+}
+
+/// Every combination of the axes' values, the last axis turning fastest.
+fn grid_product(axes: &[Axis]) -> Vec<Point> {
+    let total: usize = axes.iter().map(|a| a.values.len()).product();
+    (0..total)
+        .map(|n| {
+            let mut rest = n;
+            let mut idx = vec![0usize; axes.len()];
+            for d in (0..axes.len()).rev() {
+                idx[d] = rest % axes[d].values.len();
+                rest /= axes[d].values.len();
+            }
+            Point {
+                values: axes
+                    .iter()
+                    .zip(&idx)
+                    .map(|(a, &i)| (a.key.clone(), a.values[i].clone(), a.source.clone()))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Every point as a checked run config: problems collected across all runs (each reported
+/// once, with the number of runs it affects), duplicates of a run dropped with a note, and
+/// labels made unique.
+fn check_runs(
+    locator: &Locator,
+    merged_points: Vec<(Point, Value)>,
+    problems: &mut Vec<Problem>,
+    notes: &mut Vec<String>,
+) -> Vec<RunSpec> {
+    let mut checker = Checker::default();
+    let mut runs: Vec<RunSpec> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut found = ProblemCounter::default();
+    for (point, merged) in merged_points {
+        let cfg = match checker.check(&merged) {
+            Ok(cfg) => cfg,
+            Err((key, message)) => {
+                let src = locator.source_of(&key, &point);
+                found.add(locator.study.problem_at(&src, message));
+                continue;
+            }
+        };
+        let run = RunSpec::new(cfg, &point);
+        if let Some(&first) = seen.get(&run.identity.config_hash) {
+            notes.push(format!(
+                "`{}` is the same run as `{}` (a method ignores a swept key, or a rule repeats a grid point); it runs once",
+                run.label, runs[first].label
+            ));
+            continue;
+        }
+        seen.insert(run.identity.config_hash.clone(), runs.len());
+        runs.push(run);
+    }
+    disambiguate_labels(&mut runs);
+    problems.extend(found.into_problems());
+    runs
+}
+
+/// Two runs with one label would be hard to tell apart in tables: add the hash.
+fn disambiguate_labels(runs: &mut [RunSpec]) {
+    let mut label_count: HashMap<String, usize> = HashMap::new();
+    for r in runs.iter() {
+        *label_count.entry(r.label.clone()).or_default() += 1;
+    }
+    for r in runs.iter_mut() {
+        if label_count[&r.label] > 1 {
+            r.label = format!("{} #{}", r.label, r.identity.short());
+        }
+    }
+}
+
+/// Problems in the order first found, each once, counting the runs that hit it.
+#[derive(Default)]
+struct ProblemCounter {
+    order: Vec<Problem>,
+    count: BTreeMap<(Option<usize>, String, String), usize>,
+}
+
+impl ProblemCounter {
+    fn add(&mut self, pr: Problem) {
+        let n = self
+            .count
+            .entry((pr.line, pr.place.clone(), pr.message.clone()))
+            .or_insert(0);
+        if *n == 0 {
+            self.order.push(pr);
+        }
+        *n += 1;
+    }
+
+    fn into_problems(self) -> Vec<Problem> {
+        let count = self.count;
+        self.order
+            .into_iter()
+            .map(
+                |pr| match count.get(&(pr.line, pr.place.clone(), pr.message.clone())) {
+                    Some(&n) if n > 1 => Problem {
+                        message: format!("{} ({n} runs)", pr.message),
+                        ..pr
+                    },
+                    _ => pr,
+                },
+            )
+            .collect()
+    }
 }
 
 /// A claim must name keys some run has (else: a problem, a mistake in the study file). Claims
@@ -543,12 +635,7 @@ impl Checker {
 }
 
 fn build_check(cfg: &RunConfig, shape: [i64; 3]) -> Result<(), (String, String)> {
-    let ctx = StrategyContext {
-        config: cfg,
-        device: tch::Device::Cpu,
-        image_shape: shape,
-        task_classes: vec![2, 2],
-    };
+    let ctx = cfg.strategy_context(tch::Device::Cpu, shape, vec![2, 2]);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         tch::no_grad(|| build_strategy(&ctx).map(|_| ()))
     }));

@@ -2,14 +2,13 @@
 //! the seed (`group_key`: the runs that differ only by seed), and the names it goes by.
 //!
 //! The hash covers the canonical JSON of the run config (keys sorted, defaults filled in by
-//! parsing) with these exceptions, all of which describe *where* a run executes or what it
-//! ignores rather than what it computes:
-//! - `train.device` and `train.threads` are dropped: the sweep runner sets them per slot;
-//! - `method.alpha` / `method.beta` are dropped for methods that do not use them, and filled
-//!   with their default 1 for methods that do, so `{name: head_only, alpha: 4}` is the same run
-//!   as `{name: head_only}` and `{name: ccll}` the same as `{name: ccll, alpha: 1, beta: 1}`.
+//! parsing) without `train.device` and `train.threads`, which describe *where* a run executes
+//! rather than what it computes (the sweep runner sets them per slot). The method section is
+//! as the method table reads it: `alpha` / `beta` are kept (filled with their default 1) by the
+//! methods that calibrate and dropped by the others, so `{name: head_only, alpha: 4}` is the
+//! same run as `{name: head_only}` and `{name: ccll}` the same as `{name: ccll, alpha: 1,
+//! beta: 1}`.
 
-use ccll_core::strategy::method_info;
 use ccll_core::RunConfig;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -53,18 +52,6 @@ pub fn canonical_value(cfg: &RunConfig) -> Value {
     if let Some(train) = v.get_mut("train").and_then(Value::as_object_mut) {
         train.remove("device");
         train.remove("threads");
-    }
-    if let (Some(info), Some(method)) = (
-        method_info(&cfg.method.name),
-        v.get_mut("method").and_then(Value::as_object_mut),
-    ) {
-        for (key, used) in [("alpha", info.uses_alpha), ("beta", info.uses_beta)] {
-            if used {
-                method.entry(key).or_insert(Value::from(1));
-            } else {
-                method.remove(key);
-            }
-        }
     }
     v
 }

@@ -10,6 +10,7 @@
 //! `worker.log`, `result.json`, checkpoints) that the runner reads back, which works the same
 //! for local processes and for Slurm jobs on other nodes.
 
+pub mod dry_run;
 pub mod executor;
 pub mod git;
 pub mod grid;
@@ -21,8 +22,10 @@ pub mod outcome;
 pub mod plan;
 pub mod progress;
 pub mod resume;
+pub mod rows;
 pub mod scheduler;
 pub mod status;
 pub mod study;
 pub mod sweep;
+pub mod text;
 pub mod worker;

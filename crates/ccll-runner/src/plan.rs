@@ -66,10 +66,9 @@ impl Plan {
             let dir = layout.base_dir(&key);
             let cfg = expanded.runs[members[0]].config.clone();
             let label = format!(
-                "base {} ({}{}, seed {})",
+                "base {} ({}, seed {})",
                 &key[..8],
-                cfg.base.source.label(),
-                if cfg.base.finetune { "+finetune" } else { "" },
+                cfg.base.label(),
                 cfg.train.seed
             );
             for &m in &members {

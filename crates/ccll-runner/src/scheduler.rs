@@ -7,7 +7,7 @@
 //! `record_finished` (one transaction) or `record_failed` when it ends, `record_base` when a
 //! shared base is trained, `mark_interrupted` when the sweep is stopped.
 
-use crate::executor::{Executor, Exit, Started};
+use crate::executor::{Executor, Exit, LaunchError, Started};
 use crate::job::{Job, JobKind};
 use crate::layout::{fresh_dir, Layout};
 use crate::lock::FileLock;
@@ -81,6 +81,9 @@ struct State {
 
 impl Scheduler<'_> {
     /// Runs every pending run (`resume[i] == Pending`) and the base jobs they need.
+    ///
+    /// Kept whole (about 90 lines): the event loop (signals, launches, exits, progress) whose
+    /// one `select!` decides what a Ctrl-C or SIGTERM interrupts.
     pub async fn execute(
         &self,
         resume: &[Resume],
@@ -219,7 +222,8 @@ impl Scheduler<'_> {
         Ok(())
     }
 
-    /// Starts what can start; whether anything did.
+    /// Starts every job that is ready, up to the executor's free slots: bases first (each one
+    /// unblocks several runs), then runs whose base is ready. Whether anything started.
     async fn launch_ready(
         &self,
         st: &mut State,
@@ -227,16 +231,58 @@ impl Scheduler<'_> {
         progress: &mut SweepProgress,
     ) -> anyhow::Result<bool> {
         let mut free = executor.free_slots();
-        let mut batch: Vec<(JobRef, Job)> = Vec::new();
-        // Bases first: each one unblocks several runs.
+        let mut batch = self.ready_bases(st, &mut free, progress)?;
+        batch.extend(self.ready_runs(st, &mut free)?);
+        if batch.is_empty() {
+            return Ok(false);
+        }
+        for job in batch.iter().map(|(r, _)| *r) {
+            *st.attempts.entry(job).or_insert(0) += 1;
+        }
+        for started in executor.launch(batch).await {
+            match started {
+                Ok(Started { job, device }) => {
+                    if let JobRef::Run(i) = job {
+                        self.store
+                            .mark_running(self.run_ids[i], &device, &self.host)
+                            .await?;
+                    }
+                    st.tails.insert(job, EventTail::default());
+                    progress.job_started(job, &self.label(job), &device);
+                }
+                Err(LaunchError { job, reason }) => {
+                    // Could not start: handled like a job that failed at once.
+                    st.tails.insert(job, EventTail::default());
+                    progress.job_started(job, &self.label(job), "-");
+                    let exit = Exit {
+                        job,
+                        success: false,
+                        how: format!("not started: {reason}"),
+                        extra_log: None,
+                    };
+                    self.handle_exit(st, exit, progress).await?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Base jobs still needed by a waiting run, locked for this runner and given a fresh
+    /// directory (a base another runner trained meanwhile becomes ready instead).
+    fn ready_bases(
+        &self,
+        st: &mut State,
+        free: &mut usize,
+        progress: &mut SweepProgress,
+    ) -> anyhow::Result<Vec<(JobRef, Job)>> {
+        let mut batch = Vec::new();
         for (b, base) in self.plan.bases.iter().enumerate() {
-            if free == 0 {
+            if *free == 0 {
                 break;
             }
             if !matches!(st.bases[b], BaseState::Pending) {
                 continue;
             }
-            // Still needed by a waiting run?
             let needed = base
                 .runs
                 .iter()
@@ -257,84 +303,57 @@ impl Scheduler<'_> {
                 continue;
             }
             fresh_dir(&base.dir)?;
-            batch.push((
-                JobRef::Base(b),
-                Job {
-                    kind: JobKind::Base,
-                    name: base.label.clone(),
-                    config: base.config.clone(),
-                    out_dir: base.dir.clone(),
-                    base_dir: None,
-                    data_root: self.data_root.clone(),
-                    threads: 0,
-                },
-            ));
+            let job = Job {
+                kind: JobKind::Base,
+                name: base.label.clone(),
+                config: base.config.clone(),
+                out_dir: base.dir.clone(),
+                base_dir: None,
+                data_root: self.data_root.clone(),
+                threads: 0,
+            };
+            batch.push((JobRef::Base(b), job));
             st.bases[b] = BaseState::Running(lock);
-            free -= 1;
+            *free -= 1;
         }
+        Ok(batch)
+    }
+
+    /// Waiting runs whose base (if any) is ready, each given a fresh directory.
+    fn ready_runs(&self, st: &mut State, free: &mut usize) -> anyhow::Result<Vec<(JobRef, Job)>> {
+        let mut batch = Vec::new();
         for (i, run) in self.plan.runs.iter().enumerate() {
-            if free == 0 {
+            if *free == 0 {
                 break;
-            }
-            if !matches!(st.runs[i], RunState::Waiting) {
-                continue;
             }
             let base_ready = run
                 .base
                 .is_none_or(|b| matches!(st.bases[b], BaseState::Ready));
-            if !base_ready {
+            if !matches!(st.runs[i], RunState::Waiting) || !base_ready {
                 continue;
             }
             fresh_dir(&run.dir)?;
-            batch.push((
-                JobRef::Run(i),
-                Job {
-                    kind: JobKind::Run,
-                    name: run.spec.label.clone(),
-                    config: run.spec.config.clone(),
-                    out_dir: run.dir.clone(),
-                    base_dir: run.base.map(|b| self.plan.bases[b].dir.clone()),
-                    data_root: self.data_root.clone(),
-                    threads: 0,
-                },
-            ));
+            let job = Job {
+                kind: JobKind::Run,
+                name: run.spec.label.clone(),
+                config: run.spec.config.clone(),
+                out_dir: run.dir.clone(),
+                base_dir: run.base.map(|b| self.plan.bases[b].dir.clone()),
+                data_root: self.data_root.clone(),
+                threads: 0,
+            };
+            batch.push((JobRef::Run(i), job));
             st.runs[i] = RunState::Running;
-            free -= 1;
+            *free -= 1;
         }
-        if batch.is_empty() {
-            return Ok(false);
-        }
-        for job in batch.iter().map(|(r, _)| *r) {
-            *st.attempts.entry(job).or_insert(0) += 1;
-        }
-        for started in executor.launch(batch).await {
-            match started {
-                Ok(Started { job, device }) => {
-                    if let JobRef::Run(i) = job {
-                        self.store
-                            .mark_running(self.run_ids[i], &device, &self.host)
-                            .await?;
-                    }
-                    st.tails.insert(job, EventTail::default());
-                    progress.job_started(job, &self.label(job), &device);
-                }
-                Err((job, error)) => {
-                    // Could not start: handled like a job that failed at once.
-                    st.tails.insert(job, EventTail::default());
-                    progress.job_started(job, &self.label(job), "-");
-                    let exit = Exit {
-                        job,
-                        success: false,
-                        how: format!("not started: {error}"),
-                        extra_log: None,
-                    };
-                    self.handle_exit(st, exit, progress).await?;
-                }
-            }
-        }
-        Ok(true)
+        Ok(batch)
     }
 
+    /// Records a job that ended: a base makes its runs ready or fails them; a run is read
+    /// back, recorded, retried or failed.
+    ///
+    /// Kept whole (about 90 lines): one match over how a job ended, each arm a state change
+    /// of the sweep that must be recorded before the next job starts.
     async fn handle_exit(
         &self,
         st: &mut State,

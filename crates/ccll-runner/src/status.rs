@@ -2,7 +2,7 @@
 //! per sweep (and one for single `ccll train` runs) with counts by state; with one, the counts
 //! and a table of its runs.
 
-use crate::sweep::table;
+use crate::text::table;
 use ccll_report::{RunRow, RunStatus, Store};
 
 fn counts(rows: &[&RunRow]) -> [usize; 5] {

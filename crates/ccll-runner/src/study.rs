@@ -244,6 +244,10 @@ impl Parser<'_> {
         });
     }
 
+    /// The top-level keys in file order, every problem collected with its line.
+    ///
+    /// Kept whole (about 85 lines): one arm per top-level key of a study file, so the
+    /// accepted keys are listed in one place.
     fn study(&mut self) -> Option<Study> {
         let doc: Value = match serde_yaml::from_str(self.text) {
             Ok(v) => v,
@@ -551,26 +555,7 @@ impl Parser<'_> {
     }
 }
 
-/// A mapping key as text (numbers and booleans as written).
-pub(crate) fn key_text(k: &Value) -> String {
-    match k {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    }
-}
-
-/// serde_yaml appends "at line L column C"; the problem carries the line itself.
-pub(crate) fn strip_location(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
-}
+pub(crate) use ccll_core::config::{key_text, strip_location};
 
 #[cfg(test)]
 mod tests {

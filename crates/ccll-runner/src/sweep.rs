@@ -1,21 +1,21 @@
 //! `ccll sweep`, start to end: study -> runs -> plan -> (dry run: print) -> lock -> store
 //! registration -> resume -> execution -> summary -> report.
 
+use crate::dry_run::dry_run_text;
 use crate::executor::local::{make_slots, parse_devices, LocalExecutor};
 use crate::executor::slurm::{cancel_leftovers, SlurmExecutor, SlurmOptions};
 use crate::executor::Executor;
-use crate::grid::{expand, varying_keys, Expanded};
-use crate::identity::value_label;
+use crate::grid::{expand, Expanded};
 use crate::layout::Layout;
 use crate::lock::{holder, FileLock};
 use crate::plan::Plan;
 use crate::progress::SweepProgress;
 use crate::resume::{reconcile, Resume};
+use crate::rows::new_run;
 use crate::scheduler::{Scheduler, SweepOutcome};
 use crate::study::{Problems, Study};
-use ccll_report::{NewRun, NewSweep, RunStatus, Store};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use ccll_report::{NewSweep, Store};
+use std::path::PathBuf;
 
 /// Exit status when some run failed.
 pub const EXIT_FAILED: u8 = 1;
@@ -57,6 +57,9 @@ pub struct SweepOptions {
 }
 
 /// Runs a sweep and returns the process exit status.
+///
+/// Kept whole (about 90 lines): the sweep's phases in order (the lock before the store, the
+/// store before resume, the report only when not interrupted), each one a call.
 pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
     let study = match Study::load(&opts.study) {
         Ok(s) => s,
@@ -66,19 +69,7 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
         Ok(x) => x,
         Err(p) => return Ok(invalid(&p)),
     };
-    let name = match &opts.name {
-        Some(n) => {
-            anyhow::ensure!(
-                crate::study::valid_name(n),
-                "--name `{n}`: use letters, digits, `_`, `-` or `.`"
-            );
-            n.clone()
-        }
-        None => match &opts.profile {
-            Some(p) => format!("{}-{p}", expanded.study),
-            None => expanded.study.clone(),
-        },
-    };
+    let name = sweep_name(opts, &expanded)?;
     for note in &expanded.notes {
         eprintln!("note: {note}");
     }
@@ -104,45 +95,20 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
 
     let mut executor = make_executor(opts, &name)?;
     let store = Store::open(&opts.db).await?;
-    let sweep_id = store
-        .upsert_sweep(&NewSweep {
-            name: name.clone(),
-            study_file: Some(opts.study.display().to_string()),
-            profile: opts.profile.clone(),
-            spec: expanded.spec_json(),
-        })
-        .await?;
-    let (git_commit, git_dirty) = crate::git::describe();
-    let mut run_ids = Vec::with_capacity(plan.runs.len());
-    for run in &plan.runs {
-        run_ids.push(
-            store
-                .register_run(&new_run(run, sweep_id, &git_commit, git_dirty))
-                .await?,
-        );
-    }
+    let run_ids = register(opts, &store, &expanded, &plan, &name).await?;
     let rows = store.runs(Some(&name)).await?;
-    let stale = rows.iter().filter(|r| !run_ids.contains(&r.id)).count();
-    if stale > 0 {
-        eprintln!(
-            "note: the store holds {stale} other run(s) of sweep `{name}` from another expansion \
-             (different values or overrides); they stay, and its report includes them. Use --name to keep sweeps apart."
-        );
-    }
     let resume = reconcile(&plan, &run_ids, &rows, &store, opts.force).await?;
-    let count = |k: Resume| resume.iter().filter(|r| **r == k).count();
-    let (cached, recovered, pending) = (
-        count(Resume::Cached),
-        count(Resume::Recovered),
-        count(Resume::Pending),
-    );
+    let counts = ResumeCounts::of(&resume);
     let pending_runs: Vec<usize> = (0..plan.runs.len())
         .filter(|&i| resume[i] == Resume::Pending)
         .collect();
-    let base_jobs = plan.base_jobs_for(&pending_runs).len();
     eprintln!(
-        "sweep `{name}`: {} runs ({cached} finished before, {recovered} recovered from disk, {pending} to run), {base_jobs} base job(s); {}",
+        "sweep `{name}`: {} runs ({} finished before, {} recovered from disk, {} to run), {} base job(s); {}",
         plan.runs.len(),
+        counts.cached,
+        counts.recovered,
+        counts.pending,
+        plan.base_jobs_for(&pending_runs).len(),
         executor.describe()
     );
     eprintln!(
@@ -151,7 +117,7 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
         opts.layout.sweep_dir(&name).display()
     );
 
-    let mut progress = SweepProgress::new(pending, opts.plain);
+    let mut progress = SweepProgress::new(counts.pending, opts.plain);
     let scheduler = Scheduler {
         plan: &plan,
         run_ids: &run_ids,
@@ -168,7 +134,7 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
     let outcome = outcome?;
     print!(
         "{}",
-        summary_text(&plan, &outcome, cached, recovered, &name)
+        summary_text(&plan, &outcome, counts.cached, counts.recovered, &name)
     );
 
     let mut code = if outcome.stopped_by.is_some() {
@@ -179,28 +145,105 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
         EXIT_FAILED
     };
     if outcome.stopped_by.is_none() {
-        if let Some(dir) = &opts.reports {
-            match ccll_report::render_sweep_report(&store, &name, dir).await {
-                Ok(files) => {
-                    println!(
-                        "report: {} file(s) in {}",
-                        files.len(),
-                        dir.join(&name).display()
-                    );
-                    for f in &files {
-                        println!("  {}", f.display());
-                    }
-                }
-                Err(e) => {
-                    eprintln!("error: rendering the report of `{name}` failed: {e}");
-                    code = code.max(EXIT_FAILED);
-                }
-            }
-        }
+        code = code.max(report(opts, &store, &name).await);
         print_claim_checks(&store, &name).await;
     }
     store.close().await;
     Ok(code)
+}
+
+/// `--name`, else the study's name with the profile's.
+fn sweep_name(opts: &SweepOptions, expanded: &Expanded) -> anyhow::Result<String> {
+    Ok(match (&opts.name, &opts.profile) {
+        (Some(n), _) => {
+            anyhow::ensure!(
+                crate::study::valid_name(n),
+                "--name `{n}`: use letters, digits, `_`, `-` or `.`"
+            );
+            n.clone()
+        }
+        (None, Some(p)) => format!("{}-{p}", expanded.study),
+        (None, None) => expanded.study.clone(),
+    })
+}
+
+/// Registers the sweep and its runs in the store; returns the run ids in plan order. Runs of
+/// the sweep from another expansion stay, with a note.
+async fn register(
+    opts: &SweepOptions,
+    store: &Store,
+    expanded: &Expanded,
+    plan: &Plan,
+    name: &str,
+) -> anyhow::Result<Vec<i64>> {
+    let sweep_id = store
+        .upsert_sweep(&NewSweep {
+            name: name.to_string(),
+            study_file: Some(opts.study.display().to_string()),
+            profile: opts.profile.clone(),
+            spec: expanded.spec_json(),
+        })
+        .await?;
+    let (git_commit, git_dirty) = crate::git::describe();
+    let mut run_ids = Vec::with_capacity(plan.runs.len());
+    for run in &plan.runs {
+        run_ids.push(
+            store
+                .register_run(&new_run(run, sweep_id, &git_commit, git_dirty))
+                .await?,
+        );
+    }
+    let rows = store.runs(Some(name)).await?;
+    let stale = rows.iter().filter(|r| !run_ids.contains(&r.id)).count();
+    if stale > 0 {
+        eprintln!(
+            "note: the store holds {stale} other run(s) of sweep `{name}` from another expansion \
+             (different values or overrides); they stay, and its report includes them. Use --name to keep sweeps apart."
+        );
+    }
+    Ok(run_ids)
+}
+
+/// How many runs each resume decision got.
+struct ResumeCounts {
+    cached: usize,
+    recovered: usize,
+    pending: usize,
+}
+
+impl ResumeCounts {
+    fn of(resume: &[Resume]) -> Self {
+        let count = |k: Resume| resume.iter().filter(|r| **r == k).count();
+        Self {
+            cached: count(Resume::Cached),
+            recovered: count(Resume::Recovered),
+            pending: count(Resume::Pending),
+        }
+    }
+}
+
+/// Draws the sweep's report where `--reports` asks; the exit status it adds (failed to draw).
+async fn report(opts: &SweepOptions, store: &Store, name: &str) -> u8 {
+    let Some(dir) = &opts.reports else {
+        return 0;
+    };
+    match ccll_report::render_sweep_report(store, name, dir).await {
+        Ok(files) => {
+            println!(
+                "report: {} file(s) in {}",
+                files.len(),
+                dir.join(name).display()
+            );
+            for f in &files {
+                println!("  {}", f.display());
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: rendering the report of `{name}` failed: {e}");
+            EXIT_FAILED
+        }
+    }
 }
 
 /// The study's claims checked over the finished runs. A failing claim is a finding, not a
@@ -253,62 +296,6 @@ fn make_executor(opts: &SweepOptions, sweep: &str) -> anyhow::Result<Executor> {
     })
 }
 
-fn new_run(
-    run: &crate::plan::PlannedRun,
-    sweep_id: i64,
-    git_commit: &Option<String>,
-    git_dirty: bool,
-) -> NewRun {
-    new_run_row(
-        &run.spec.config,
-        &run.spec.label,
-        run.spec.swept_json(),
-        Some(sweep_id),
-        git_commit.clone(),
-        git_dirty,
-    )
-}
-
-/// The store row of a run about to be registered (`sweep_id` `None` for `ccll train`).
-pub fn new_run_row(
-    cfg: &ccll_core::RunConfig,
-    label: &str,
-    swept: serde_json::Value,
-    sweep_id: Option<i64>,
-    git_commit: Option<String>,
-    git_dirty: bool,
-) -> NewRun {
-    let id = crate::identity::identity(cfg);
-    let info = ccll_core::strategy::method_info(&cfg.method.name);
-    let used = |on: bool, v: Option<i64>| if on { Some(v.unwrap_or(1)) } else { None };
-    NewRun {
-        sweep_id,
-        name: label.to_string(),
-        config: cfg.to_json(),
-        config_hash: id.config_hash,
-        group_key: id.group_key,
-        swept,
-        method: cfg.method.name.clone(),
-        benchmark: cfg.benchmark.name.clone(),
-        arch: cfg.model.arch.clone(),
-        alpha: used(info.is_some_and(|i| i.uses_alpha), cfg.method.alpha),
-        beta: used(info.is_some_and(|i| i.uses_beta), cfg.method.beta),
-        seed: i64::try_from(cfg.train.seed).unwrap_or(i64::MAX),
-        base_source: base_source_label(cfg),
-        git_commit,
-        git_dirty,
-    }
-}
-
-/// `task1`, `cifar10`, or `cifar10+finetune`.
-pub fn base_source_label(cfg: &ccll_core::RunConfig) -> String {
-    let mut s = cfg.base.source.label();
-    if cfg.base.finetune {
-        s.push_str("+finetune");
-    }
-    s
-}
-
 fn summary_text(
     plan: &Plan,
     o: &SweepOutcome,
@@ -356,105 +343,4 @@ fn summary_text(
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
-}
-
-/// The expanded runs and base jobs, with what the store says about them.
-async fn dry_run_text(x: &Expanded, plan: &Plan, db: &Path) -> String {
-    let mut status: HashMap<String, RunStatus> = HashMap::new();
-    if let Ok(store) = Store::open_read_only(db).await {
-        if let Ok(rows) = store.runs(Some(&plan.sweep)).await {
-            for r in rows {
-                status.insert(r.config_hash, r.status);
-            }
-        }
-        store.close().await;
-    }
-    let keys = varying_keys(&x.runs);
-    let mut s = format!(
-        "sweep `{}`{}: {} runs, {} base jobs{}\n\n",
-        plan.sweep,
-        x.profile
-            .as_ref()
-            .map_or(String::new(), |p| format!(" (profile {p})")),
-        plan.runs.len(),
-        plan.bases.len(),
-        x.description
-            .as_ref()
-            .map_or(String::new(), |d| format!(" — {d}"))
-    );
-    let mut rows: Vec<Vec<String>> = vec![{
-        let mut h = vec!["run".to_string(), "hash".into()];
-        h.extend(keys.iter().cloned());
-        h.extend(["base job".into(), "status".into()]);
-        h
-    }];
-    for r in &plan.runs {
-        let mut row = vec![r.spec.label.clone(), r.spec.identity.short().to_string()];
-        for k in &keys {
-            row.push(
-                r.spec
-                    .swept
-                    .iter()
-                    .find(|(sk, _)| sk == k)
-                    .map_or("-".into(), |(_, v)| value_label(v)),
-            );
-        }
-        row.push(match r.base {
-            Some(b) => plan.bases[b].key[..8].to_string(),
-            None => "-".into(),
-        });
-        row.push(
-            status
-                .get(&r.spec.identity.config_hash)
-                .map_or("new".into(), |st| st.to_string()),
-        );
-        rows.push(row);
-    }
-    s += &table(&rows);
-    if !plan.bases.is_empty() {
-        s += "\n";
-        let mut rows = vec![vec![
-            "base job".to_string(),
-            "source".into(),
-            "seed".into(),
-            "runs".into(),
-            "state".into(),
-        ]];
-        for b in &plan.bases {
-            rows.push(vec![
-                b.key[..8].to_string(),
-                base_source_label(&b.config),
-                b.config.train.seed.to_string(),
-                b.runs.len().to_string(),
-                if b.cached { "cached" } else { "to train" }.into(),
-            ]);
-        }
-        s += &table(&rows);
-    }
-    s
-}
-
-/// Left-aligned columns separated by two spaces.
-pub fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(c, v)| format!("{v:<w$}", w = widths[c]))
-            .collect();
-        out += line.join("  ").trim_end();
-        out.push('\n');
-    }
-    out
 }

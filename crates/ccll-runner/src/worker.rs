@@ -37,56 +37,13 @@ pub const SLEEP_REPORT_FILE: &str = "sleep.json";
 
 /// Runs `job` in this process and returns the exit status to end it with.
 pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
-    if let Err(e) = std::fs::create_dir_all(&job.out_dir) {
-        eprintln!("ccll worker: cannot create {}: {e}", job.out_dir.display());
-        return EXIT_FAILED;
-    }
-    if redirect_log {
-        if let Err(e) = redirect_output(&job.log_path()) {
-            eprintln!(
-                "ccll worker: cannot write {}: {e}",
-                job.log_path().display()
-            );
-        }
-    }
-    let mut events = match EventWriter::create(&job.events_path()) {
+    let mut events = match open_outputs(job, redirect_log) {
         Ok(w) => w,
-        Err(e) => {
-            eprintln!(
-                "ccll worker: cannot write {}: {e}",
-                job.events_path().display()
-            );
-            return EXIT_FAILED;
-        }
+        Err(code) => return code,
     };
-
     let mut cfg = job.config.clone();
-    let threads = match job.threads {
-        0 => std::env::var("SLURM_CPUS_PER_TASK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-        n => n,
-    };
-    cfg.train.threads = threads;
-    eprintln!(
-        "ccll worker {}: {} `{}` in {} on {} ({} threads, pid {})",
-        env!("CARGO_PKG_VERSION"),
-        match job.kind {
-            JobKind::Base => "base job",
-            JobKind::Run => "run",
-        },
-        job.name,
-        job.out_dir.display(),
-        cfg.train.device,
-        if threads == 0 {
-            "default".to_string()
-        } else {
-            threads.to_string()
-        },
-        std::process::id()
-    );
-
+    cfg.train.threads = thread_budget(job);
+    announce(job, &cfg);
     if let Some(map) = std::env::var_os(SLEEP_JOBS_ENV) {
         return match sleep_job(job, &cfg, Path::new(&map)) {
             Ok(()) => 0,
@@ -98,34 +55,12 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
             }
         };
     }
-
     let started = Instant::now();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut on_event = |e: WorkerEvent| {
+        execute(job, &cfg, &mut |e: WorkerEvent| {
             log_event(&e);
             events.write(&e);
-        };
-        match job.kind {
-            JobKind::Base => {
-                train_base(&cfg, job.data_root.as_deref(), &job.out_dir, &mut on_event)
-                    .map(|m| format!("base trained in {:.1} s on {}", m.seconds, m.device))
-            }
-            JobKind::Run => run(
-                &cfg,
-                &RunOptions {
-                    data_root: job.data_root.clone(),
-                    out_dir: job.out_dir.clone(),
-                    base_dir: job.base_dir.clone(),
-                },
-                &mut on_event,
-            )
-            .map(|r| {
-                format!(
-                    "finished: ACC {:.2}, BWT {:.2}, forgetting {:.2} in {:.1} s on {}",
-                    r.metrics.acc, r.metrics.bwt, r.metrics.forgetting, r.wall_seconds, r.device
-                )
-            }),
-        }
+        })
     }));
     match outcome {
         Ok(Ok(summary)) => {
@@ -147,6 +82,88 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
             eprintln!("ccll worker: {error}");
             events.write(&WorkerEvent::Failed { error });
             EXIT_PANICKED
+        }
+    }
+}
+
+/// The job's directory, its log (when the worker redirects its own output) and its event
+/// file; the exit status when the directory or the event file cannot be written.
+fn open_outputs(job: &Job, redirect_log: bool) -> Result<EventWriter, i32> {
+    if let Err(e) = std::fs::create_dir_all(&job.out_dir) {
+        eprintln!("ccll worker: cannot create {}: {e}", job.out_dir.display());
+        return Err(EXIT_FAILED);
+    }
+    if redirect_log {
+        if let Err(e) = redirect_output(&job.log_path()) {
+            eprintln!(
+                "ccll worker: cannot write {}: {e}",
+                job.log_path().display()
+            );
+        }
+    }
+    EventWriter::create(&job.events_path()).map_err(|e| {
+        eprintln!(
+            "ccll worker: cannot write {}: {e}",
+            job.events_path().display()
+        );
+        EXIT_FAILED
+    })
+}
+
+/// The job's thread budget, else Slurm's CPUs per task, else 0 (libtorch's default).
+fn thread_budget(job: &Job) -> usize {
+    match job.threads {
+        0 => std::env::var("SLURM_CPUS_PER_TASK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        n => n,
+    }
+}
+
+/// The first line of the log: what runs where.
+fn announce(job: &Job, cfg: &ccll_core::RunConfig) {
+    let threads = cfg.train.threads;
+    eprintln!(
+        "ccll worker {}: {} `{}` in {} on {} ({} threads, pid {})",
+        env!("CARGO_PKG_VERSION"),
+        match job.kind {
+            JobKind::Base => "base job",
+            JobKind::Run => "run",
+        },
+        job.name,
+        job.out_dir.display(),
+        cfg.train.device,
+        if threads == 0 {
+            "default".to_string()
+        } else {
+            threads.to_string()
+        },
+        std::process::id()
+    );
+}
+
+/// Trains the job (a base or a run); its one-line summary.
+fn execute(
+    job: &Job,
+    cfg: &ccll_core::RunConfig,
+    on_event: &mut dyn FnMut(WorkerEvent),
+) -> anyhow::Result<String> {
+    match job.kind {
+        JobKind::Base => train_base(cfg, job.data_root.as_deref(), &job.out_dir, on_event)
+            .map(|m| format!("base trained in {:.1} s on {}", m.seconds, m.device)),
+        JobKind::Run => {
+            let opts = RunOptions {
+                data_root: job.data_root.clone(),
+                out_dir: job.out_dir.clone(),
+                base_dir: job.base_dir.clone(),
+            };
+            run(cfg, &opts, on_event).map(|r| {
+                format!(
+                    "finished: ACC {:.2}, BWT {:.2}, forgetting {:.2} in {:.1} s on {}",
+                    r.metrics.acc, r.metrics.bwt, r.metrics.forgetting, r.wall_seconds, r.device
+                )
+            })
         }
     }
 }
@@ -195,7 +212,7 @@ fn sleep_job(job: &Job, cfg: &ccll_core::RunConfig, map: &Path) -> anyhow::Resul
             let mut acc = TaskMatrix::new();
             acc.push_row(&[0.0], 1);
             let result = RunResult {
-                method: cfg.method.name.clone(),
+                method: cfg.method.name().to_string(),
                 benchmark: cfg.benchmark.name.clone(),
                 seed: cfg.train.seed,
                 tasks: Vec::new(),

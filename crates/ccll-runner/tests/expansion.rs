@@ -65,7 +65,7 @@ fn grid_exclude_and_include_give_the_expected_runs() {
         ]
     );
     let alpha8 = &x.runs[6].config;
-    assert_eq!(alpha8.method.alpha, Some(8));
+    assert_eq!(alpha8.method.alpha(), Some(8));
     assert_eq!(alpha8.train.lr, 0.01);
     assert_eq!(
         alpha8.train.seed, 0,
@@ -159,7 +159,7 @@ fn identical_runs_are_run_once() {
     let head: Vec<&str> = x
         .runs
         .iter()
-        .filter(|r| r.config.method.name == "head_only")
+        .filter(|r| r.config.method.name() == "head_only")
         .map(|r| r.label.as_str())
         .collect();
     assert_eq!(head.len(), 2, "{head:?}");
@@ -247,7 +247,7 @@ fn the_alpha_sweep_trains_one_base_per_seed() {
     assert!(p
         .runs
         .iter()
-        .all(|r| r.base.is_some() == (r.spec.config.method.name != "ccll_sf_sc")));
+        .all(|r| r.base.is_some() == (r.spec.config.method.name() != "ccll_sf_sc")));
 }
 
 #[test]
@@ -286,11 +286,7 @@ fn every_shipped_study_and_profile_expands() {
     assert!(seen >= 9, "only {seen} studies in {}", dir.display());
     let q = shipped("quickstart");
     let x = expand(&q, None, &[]).unwrap();
-    let methods: Vec<&str> = x
-        .runs
-        .iter()
-        .map(|r| r.config.method.name.as_str())
-        .collect();
+    let methods: Vec<&str> = x.runs.iter().map(|r| r.config.method.name()).collect();
     assert_eq!(methods, ["ccll", "head_only", "finetune"]);
     assert_eq!(plan(&x).bases.len(), 1);
 }

@@ -2,7 +2,7 @@
 //! conv + BN of the base, one set per task.
 
 use super::{sub_path, CalibrationPoint};
-use crate::config::KeyError;
+use crate::error::KeyError;
 use tch::{nn, nn::ModuleT, Tensor};
 
 /// Spatial calibration: `X + GConv3x3(X)` with `alpha` channels per group.

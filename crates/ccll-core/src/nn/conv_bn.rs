@@ -32,20 +32,32 @@ pub struct ConvTrace {
     pub flops: u64,
 }
 
+/// The geometry of one conv: channels in and out, square kernel, stride (padding is
+/// `kernel / 2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvShape {
+    pub in_channels: i64,
+    pub out_channels: i64,
+    pub kernel: i64,
+    pub stride: i64,
+}
+
 impl ConvBn {
-    /// Adds the conv `name` and the batch norm `bn_name` under `root`, and registers the
+    /// Adds the conv `names.0` and the batch norm `names.1` under `root`, and registers the
     /// calibration point in `points`.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         root: &nn::Path,
-        name: &str,
-        bn_name: &str,
-        in_channels: i64,
-        out_channels: i64,
-        kernel: i64,
-        stride: i64,
+        names: (&str, &str),
+        shape: ConvShape,
         points: &mut Vec<CalibrationPoint>,
     ) -> Self {
+        let (name, bn_name) = names;
+        let ConvShape {
+            in_channels,
+            out_channels,
+            kernel,
+            stride,
+        } = shape;
         let cfg = nn::ConvConfig {
             stride,
             padding: kernel / 2,
@@ -161,11 +173,20 @@ pub fn channels_last_on_cpu(weight: &Tensor) {
 mod tests {
     use super::*;
 
+    fn shape(in_channels: i64, out_channels: i64, kernel: i64, stride: i64) -> ConvShape {
+        ConvShape {
+            in_channels,
+            out_channels,
+            kernel,
+            stride,
+        }
+    }
+
     #[test]
     fn cpu_conv_weights_are_channels_last_with_unchanged_values() {
         let vs = nn::VarStore::new(Device::Cpu);
         let mut points = Vec::new();
-        let c = ConvBn::new(&vs.root(), "conv1", "bn1", 3, 8, 3, 1, &mut points);
+        let c = ConvBn::new(&vs.root(), ("conv1", "bn1"), shape(3, 8, 3, 1), &mut points);
         let w = &c.conv.ws;
         assert_eq!(w.size(), vec![8, 3, 3, 3]);
         assert_eq!(w.stride(), vec![27, 1, 9, 3], "NHWC strides");
@@ -193,9 +214,20 @@ mod tests {
         for cin in [1, 3] {
             let vs = nn::VarStore::new(Device::Cpu);
             let mut points = Vec::new();
-            let c = ConvBn::new(&vs.root(), "conv1", "bn1", cin, 8, 3, 1, &mut points);
+            let c = ConvBn::new(
+                &vs.root(),
+                ("conv1", "bn1"),
+                shape(cin, 8, 3, 1),
+                &mut points,
+            );
             let x = Tensor::randn([2, cin, 6, 6], (tch::Kind::Float, Device::Cpu));
-            let y = c.forward(&x, &Fwd::train(None, true));
+            let y = c.forward(
+                &x,
+                &Fwd {
+                    base_train: true,
+                    ..Fwd::eval(None)
+                },
+            );
             assert_eq!(y.size(), vec![2, 8, 6, 6]);
             assert!(is_channels_last(&y), "cin {cin}: strides {:?}", y.stride());
         }

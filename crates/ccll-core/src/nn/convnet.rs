@@ -1,7 +1,7 @@
 //! A small CNN for 28x28 inputs: three conv + BN + ReLU blocks (widths w, 2w, 4w), 2x2
 //! max-pooling after the first two.
 
-use super::{CalibrationPoint, ConvBn, Fwd};
+use super::{CalibrationPoint, ConvBn, ConvShape, Fwd};
 use tch::{nn, Tensor};
 
 #[derive(Debug)]
@@ -22,16 +22,14 @@ impl ConvNet {
             .iter()
             .enumerate()
             .map(|(i, &cout)| {
-                let b = ConvBn::new(
-                    root,
-                    &format!("conv{}", i + 1),
-                    &format!("bn{}", i + 1),
-                    cin,
-                    cout,
-                    3,
-                    1,
-                    points,
-                );
+                let shape = ConvShape {
+                    in_channels: cin,
+                    out_channels: cout,
+                    kernel: 3,
+                    stride: 1,
+                };
+                let names = (format!("conv{}", i + 1), format!("bn{}", i + 1));
+                let b = ConvBn::new(root, (&names.0, &names.1), shape, points);
                 cin = cout;
                 b
             })

@@ -13,7 +13,7 @@ mod task_modules;
 
 pub use backbone::{Arch, Backbone};
 pub use calibration::{Calibration, CalibrationLayer, CalibrationSpec, Ccm, Scm};
-pub use conv_bn::{channels_last_on_cpu, is_channels_last, ConvBn, ConvTrace};
+pub use conv_bn::{channels_last_on_cpu, is_channels_last, ConvBn, ConvShape, ConvTrace};
 pub use task_modules::{count_trainable, is_buffer, TaskModules, CALIBRATION_PREFIX, HEAD_PREFIX};
 
 use std::cell::RefCell;
@@ -41,16 +41,6 @@ pub struct Fwd<'a> {
 }
 
 impl<'a> Fwd<'a> {
-    /// Training everything: base BN in batch mode, calibration (if any) too.
-    pub fn train(calibration: Option<&'a Calibration>, base_train: bool) -> Self {
-        Self {
-            base_train,
-            calibration,
-            calibration_train: true,
-            trace: None,
-        }
-    }
-
     /// Inference with the given calibration (or none).
     pub fn eval(calibration: Option<&'a Calibration>) -> Self {
         Self {

@@ -1,7 +1,7 @@
 //! ResNet-18 with torchvision's layer names, an ImageNet stem (7x7/2 conv + max-pool) or a
 //! CIFAR stem (3x3/1 conv, no max-pool), and a configurable width.
 
-use super::{CalibrationPoint, ConvBn, Fwd};
+use super::{CalibrationPoint, ConvBn, ConvShape, Fwd};
 use tch::{nn, Tensor};
 
 #[derive(Debug)]
@@ -21,19 +21,22 @@ impl BasicBlock {
         points: &mut Vec<CalibrationPoint>,
     ) -> Self {
         let n = |s: &str| format!("{name}.{s}");
-        let conv1 = ConvBn::new(root, &n("conv1"), &n("bn1"), cin, cout, 3, stride, points);
-        let conv2 = ConvBn::new(root, &n("conv2"), &n("bn2"), cout, cout, 3, 1, points);
+        let shape = |in_channels, kernel, stride| ConvShape {
+            in_channels,
+            out_channels: cout,
+            kernel,
+            stride,
+        };
+        let conv1 = ConvBn::new(
+            root,
+            (&n("conv1"), &n("bn1")),
+            shape(cin, 3, stride),
+            points,
+        );
+        let conv2 = ConvBn::new(root, (&n("conv2"), &n("bn2")), shape(cout, 3, 1), points);
         let downsample = (stride != 1 || cin != cout).then(|| {
-            ConvBn::new(
-                root,
-                &n("downsample.0"),
-                &n("downsample.1"),
-                cin,
-                cout,
-                1,
-                stride,
-                points,
-            )
+            let names = (n("downsample.0"), n("downsample.1"));
+            ConvBn::new(root, (&names.0, &names.1), shape(cin, 1, stride), points)
         });
         Self {
             conv1,
@@ -72,7 +75,13 @@ impl ResNet18 {
         points: &mut Vec<CalibrationPoint>,
     ) -> Self {
         let (k, s) = if imagenet_stem { (7, 2) } else { (3, 1) };
-        let stem = ConvBn::new(root, "conv1", "bn1", in_channels, width, k, s, points);
+        let stem_shape = ConvShape {
+            in_channels,
+            out_channels: width,
+            kernel: k,
+            stride: s,
+        };
+        let stem = ConvBn::new(root, ("conv1", "bn1"), stem_shape, points);
         let widths = [width, 2 * width, 4 * width, 8 * width];
         let mut cin = width;
         let layers = widths

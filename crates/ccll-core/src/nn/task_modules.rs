@@ -2,7 +2,7 @@
 //! head, in a variable store of their own so they are saved, loaded and frozen apart.
 
 use super::{Calibration, CalibrationPoint, CalibrationSpec};
-use crate::config::KeyError;
+use crate::error::KeyError;
 use tch::{nn, nn::Module, Device, Tensor};
 
 /// Prefix of calibration variables in a task's store and checkpoint.

@@ -2,16 +2,21 @@
 //! (weights, BN affine parameters and BN statistics), and for every later task a set of
 //! calibration modules after every conv plus a head, trained with cross-entropy only.
 
-use super::{MethodInfo, ParamCounts, StrategyContext};
+use super::setup::Setup;
+use super::{
+    Method, MethodConfig, MethodEntry, MethodInfo, MethodOptions, Model, NoOptions, ParamCounts,
+    StrategyContext,
+};
 use crate::accounting;
 use crate::checkpoint::{artifact, load_store, save_store};
-use crate::config::KeyError;
-use crate::nn::{count_trainable, Arch, Backbone, CalibrationSpec, Fwd, TaskModules};
+use crate::error::KeyError;
+use crate::nn::{count_trainable, Backbone, CalibrationSpec, Fwd, TaskModules};
 use crate::optim::{LrGroup, ParamGroup};
 use ccll_results::{Artifact, Flops};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use tch::{nn, Device, Tensor};
+use tch::{nn, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
@@ -29,82 +34,164 @@ pub enum Variant {
     HeadOnly,
 }
 
-pub(super) const METHODS: [MethodInfo; 6] = [
-    info(
-        "ccll",
-        true,
-        true,
-        true,
-        "calibration after every conv, each task continuing from the previous task's modules",
-    ),
-    info(
-        "ccll_sc",
-        true,
-        true,
-        true,
-        "as ccll, calibration modules initialised afresh for every task",
-    ),
-    info(
-        "ccll_sf_sc",
-        true,
-        true,
-        false,
-        "the base is never trained: random, frozen; every task learns fresh calibration and head",
-    ),
-    info(
-        "scm_only",
-        true,
-        false,
-        true,
-        "only the spatial calibration module",
-    ),
-    info(
-        "ccm_only",
-        false,
-        true,
-        true,
-        "only the channel-wise calibration module",
-    ),
-    info(
-        "head_only",
-        false,
-        false,
-        true,
-        "frozen base, a new head per task, no calibration (feature extraction)",
-    ),
-];
+/// Channels per group of both calibration modules when a config leaves them out (the paper's
+/// default, alpha = beta = 1).
+pub const DEFAULT_GROUP_SIZE: i64 = 1;
 
-const fn info(
-    name: &'static str,
-    uses_alpha: bool,
-    uses_beta: bool,
-    shares_base: bool,
-    about: &'static str,
-) -> MethodInfo {
-    MethodInfo {
-        name,
-        uses_alpha,
-        uses_beta,
-        options: &[],
-        shares_base,
-        about,
+fn default_group_size() -> i64 {
+    DEFAULT_GROUP_SIZE
+}
+
+fn check_group_size(key: &str, v: i64) -> Result<(), KeyError> {
+    if v < 1 {
+        return Err(KeyError::new(
+            format!("method.{key}"),
+            format!("must be at least 1, got {v}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Options of the methods with both modules: channels per group of the spatial module's 3x3
+/// convolution (`alpha`) and of the channel-wise module's 1x1 convolution (`beta`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationSizes {
+    #[serde(default = "default_group_size")]
+    pub alpha: i64,
+    #[serde(default = "default_group_size")]
+    pub beta: i64,
+}
+
+impl Default for CalibrationSizes {
+    fn default() -> Self {
+        Self {
+            alpha: DEFAULT_GROUP_SIZE,
+            beta: DEFAULT_GROUP_SIZE,
+        }
     }
 }
 
+impl MethodOptions for CalibrationSizes {
+    fn check(&self) -> Result<(), KeyError> {
+        check_group_size("alpha", self.alpha)?;
+        check_group_size("beta", self.beta)
+    }
+    fn alpha(&self) -> Option<i64> {
+        Some(self.alpha)
+    }
+    fn beta(&self) -> Option<i64> {
+        Some(self.beta)
+    }
+}
+
+/// Options of `scm_only`: `alpha` (its `beta` would size a module it does not have).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScmSize {
+    #[serde(default = "default_group_size")]
+    pub alpha: i64,
+}
+
+impl Default for ScmSize {
+    fn default() -> Self {
+        Self {
+            alpha: DEFAULT_GROUP_SIZE,
+        }
+    }
+}
+
+impl MethodOptions for ScmSize {
+    fn check(&self) -> Result<(), KeyError> {
+        check_group_size("alpha", self.alpha)
+    }
+    fn alpha(&self) -> Option<i64> {
+        Some(self.alpha)
+    }
+}
+
+/// Options of `ccm_only`: `beta`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CcmSize {
+    #[serde(default = "default_group_size")]
+    pub beta: i64,
+}
+
+impl Default for CcmSize {
+    fn default() -> Self {
+        Self {
+            beta: DEFAULT_GROUP_SIZE,
+        }
+    }
+}
+
+impl MethodOptions for CcmSize {
+    fn check(&self) -> Result<(), KeyError> {
+        check_group_size("beta", self.beta)
+    }
+    fn beta(&self) -> Option<i64> {
+        Some(self.beta)
+    }
+}
+
+/// A row of the method table for `variant`.
+const fn entry<O>(variant: Variant, shares_base: bool, about: &'static str) -> MethodEntry<O> {
+    MethodEntry {
+        info: MethodInfo {
+            name: variant.name(),
+            shares_base,
+            about,
+        },
+        build: |_, ctx| Ok(Box::new(Calibrated::new(ctx, Variant::of(ctx.method))?)),
+    }
+}
+
+pub static CCLL: MethodEntry<CalibrationSizes> = entry(
+    Variant::Ccll,
+    true,
+    "calibration after every conv, each task continuing from the previous task's modules",
+);
+pub static CCLL_SC: MethodEntry<CalibrationSizes> = entry(
+    Variant::CcllSc,
+    true,
+    "as ccll, calibration modules initialised afresh for every task",
+);
+pub static CCLL_SF_SC: MethodEntry<CalibrationSizes> = entry(
+    Variant::CcllSfSc,
+    false,
+    "the base is never trained: random, frozen; every task learns fresh calibration and head",
+);
+pub static SCM_ONLY: MethodEntry<ScmSize> = entry(
+    Variant::ScmOnly,
+    true,
+    "only the spatial calibration module",
+);
+pub static CCM_ONLY: MethodEntry<CcmSize> = entry(
+    Variant::CcmOnly,
+    true,
+    "only the channel-wise calibration module",
+);
+pub static HEAD_ONLY: MethodEntry<NoOptions> = entry(
+    Variant::HeadOnly,
+    true,
+    "frozen base, a new head per task, no calibration (feature extraction)",
+);
+
 impl Variant {
-    pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "ccll" => Self::Ccll,
-            "ccll_sc" => Self::CcllSc,
-            "ccll_sf_sc" => Self::CcllSfSc,
-            "scm_only" => Self::ScmOnly,
-            "ccm_only" => Self::CcmOnly,
-            "head_only" => Self::HeadOnly,
-            _ => return None,
-        })
+    /// The variant a calibrated method's config names (built only for those).
+    fn of(method: &MethodConfig) -> Self {
+        match method {
+            MethodConfig::CcllSc(_) => Self::CcllSc,
+            MethodConfig::CcllSfSc(_) => Self::CcllSfSc,
+            MethodConfig::ScmOnly(_) => Self::ScmOnly,
+            MethodConfig::CcmOnly(_) => Self::CcmOnly,
+            MethodConfig::HeadOnly(_) => Self::HeadOnly,
+            _ => Self::Ccll,
+        }
     }
 
-    fn name(self) -> &'static str {
+    const fn name(self) -> &'static str {
         match self {
             Self::Ccll => "ccll",
             Self::CcllSc => "ccll_sc",
@@ -139,9 +226,7 @@ impl Variant {
 pub struct Calibrated {
     variant: Variant,
     spec: Option<CalibrationSpec>,
-    device: Device,
-    image_shape: [i64; 3],
-    task_classes: Vec<i64>,
+    setup: Setup,
     base_vs: nn::VarStore,
     backbone: Backbone,
     tasks: Vec<TaskModules>,
@@ -149,43 +234,29 @@ pub struct Calibrated {
     base_pretrained: bool,
     /// ... and task 1 fine-tunes it.
     finetune: bool,
-    metadata: BTreeMap<String, String>,
 }
 
 impl Calibrated {
     pub fn new(ctx: &StrategyContext, variant: Variant) -> Result<Self, KeyError> {
-        let cfg = ctx.config;
-        let arch = Arch::parse(&cfg.model.arch).map_err(|m| KeyError::new("model.arch", m))?;
-        let width = cfg.model.width.unwrap_or(arch.default_width());
+        let setup = Setup::new(ctx, variant.name())?;
         let base_vs = nn::VarStore::new(ctx.device);
-        let backbone = Backbone::new(&base_vs.root(), arch, ctx.image_shape[0], width);
-        let spec = variant.spec(cfg.method.alpha.unwrap_or(1), cfg.method.beta.unwrap_or(1));
+        let backbone = Backbone::new(&base_vs.root(), setup.arch, ctx.image_shape[0], setup.width);
+        let spec = variant.spec(
+            ctx.method.alpha().unwrap_or(DEFAULT_GROUP_SIZE),
+            ctx.method.beta().unwrap_or(DEFAULT_GROUP_SIZE),
+        );
         if let Some(spec) = spec {
             spec.check(backbone.calibration_points())?;
-        }
-        let mut metadata = BTreeMap::from([
-            ("format".to_string(), "ccll-checkpoint-v1".to_string()),
-            ("method".to_string(), variant.name().to_string()),
-            ("arch".to_string(), cfg.model.arch.clone()),
-            ("width".to_string(), width.to_string()),
-            ("image_shape".to_string(), format!("{:?}", ctx.image_shape)),
-        ]);
-        if let Some(s) = spec {
-            metadata.insert("alpha".into(), s.alpha.to_string());
-            metadata.insert("beta".into(), s.beta.to_string());
         }
         let mut me = Self {
             variant,
             spec,
-            device: ctx.device,
-            image_shape: ctx.image_shape,
-            task_classes: ctx.task_classes.clone(),
+            setup,
             base_vs,
             backbone,
             tasks: Vec::new(),
             base_pretrained: false,
             finetune: false,
-            metadata,
         };
         if variant == Variant::CcllSfSc {
             me.base_vs.freeze();
@@ -212,6 +283,7 @@ impl Calibrated {
             self.tasks.len()
         );
         let classes = *self
+            .setup
             .task_classes
             .get(task)
             .ok_or_else(|| anyhow::anyhow!("task {} does not exist", task + 1))?;
@@ -221,7 +293,7 @@ impl Calibrated {
             None
         };
         let modules = TaskModules::new(
-            self.device,
+            self.setup.device,
             self.backbone.calibration_points(),
             spec,
             self.backbone.feature_dim(),
@@ -246,11 +318,23 @@ pub fn base_file(dir: &Path) -> std::path::PathBuf {
     dir.join("base.safetensors")
 }
 
-impl super::Strategy for Calibrated {
+impl Method for Calibrated {
+    type Model = Self;
+
     fn name(&self) -> &str {
         self.variant.name()
     }
 
+    fn model(&self) -> &Self {
+        self
+    }
+
+    fn model_mut(&mut self) -> &mut Self {
+        self
+    }
+}
+
+impl Model for Calibrated {
     fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
         self.add_task_modules(task, true)?;
         if self.trains_base(task) {
@@ -293,7 +377,7 @@ impl super::Strategy for Calibrated {
         m.logits(&self.backbone.features(x, &fwd))
     }
 
-    fn end_task(&mut self, task: usize, _data: &crate::data::DeviceTask) -> anyhow::Result<()> {
+    fn end_task(&mut self, task: usize) -> anyhow::Result<()> {
         self.tasks[task].vs.freeze();
         // From here on nothing the finished tasks use is ever written again.
         self.base_vs.freeze();
@@ -329,10 +413,10 @@ impl super::Strategy for Calibrated {
     }
 
     fn flops(&self) -> Flops {
-        let classes = self.task_classes.first().copied().unwrap_or(1);
-        let traces = accounting::trace_convs(&self.backbone, self.image_shape, self.device);
+        let s = &self.setup;
+        let traces = accounting::trace_convs(&self.backbone, s.image_shape, s.device);
         Flops {
-            base: accounting::base_flops(&traces, self.backbone.feature_dim(), classes),
+            base: s.base_flops(&self.backbone),
             calibration: self
                 .spec
                 .map(|s| accounting::calibration_flops(&traces, s))
@@ -342,18 +426,13 @@ impl super::Strategy for Calibrated {
 
     fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
         let mut out = Vec::new();
-        let mut meta = self.metadata.clone();
         if task == 0 {
-            meta.insert("content".into(), "base".into());
             let path = base_file(dir);
-            save_store(&self.base_vs, &path, &meta)?;
+            save_store(&self.base_vs, &path, &self.setup.meta_of("base"))?;
             out.push(artifact("base", &path)?);
         }
-        meta.insert("content".into(), "task".into());
-        meta.insert("task".into(), (task + 1).to_string());
-        meta.insert("classes".into(), self.task_classes[task].to_string());
         let path = Self::task_file(dir, task);
-        save_store(&self.tasks[task].vs, &path, &meta)?;
+        save_store(&self.tasks[task].vs, &path, &self.setup.meta("task", task))?;
         out.push(artifact(&format!("task{}", task + 1), &path)?);
         Ok(out)
     }
@@ -368,10 +447,6 @@ impl super::Strategy for Calibrated {
             self.tasks[t].vs.freeze();
         }
         Ok(())
-    }
-
-    fn shares_base(&self) -> bool {
-        self.variant != Variant::CcllSfSc
     }
 
     fn load_pretrained_base(&mut self, path: &Path, finetune: bool) -> anyhow::Result<()> {

@@ -45,107 +45,100 @@
 //! after task t (unclipped), so a reloaded run can go on with the next task.
 
 use super::trunk::Trunk;
-use super::{
-    option_bool, option_f64, MethodInfo, ParamCounts, StepOutput, Strategy, StrategyContext,
-};
+use super::{Method, MethodEntry, MethodInfo, MethodOptions, Model, StepOutput, StrategyContext};
 use crate::checkpoint::{artifact, read_tensors, save_tensors};
-use crate::config::{KeyError, MethodConfig, OptimizerKind};
 use crate::data::DeviceTask;
-use crate::optim::ParamGroup;
-use ccll_results::{Artifact, Flops};
+use crate::error::KeyError;
+use crate::settings::OptimizerKind;
+use ccll_results::Artifact;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
-pub const INFO: MethodInfo = MethodInfo {
-    name: "ewc",
-    uses_alpha: false,
-    uses_beta: false,
-    options: &[
-        "lambda",
-        "online",
-        "gamma",
-        "fisher_samples",
-        "fisher_batch",
-        "clip_importance",
-    ],
-    shares_base: false,
-    about: "baseline: finetune with a diagonal-Fisher penalty on the trunk (Kirkpatrick et al.)",
+pub static ENTRY: MethodEntry<EwcOptions> = MethodEntry {
+    info: MethodInfo {
+        name: "ewc",
+        shares_base: false,
+        about: "baseline: finetune with a diagonal-Fisher penalty on the trunk (Kirkpatrick et al.)",
+    },
+    build: |o, ctx| Ok(Box::new(Ewc::new(o, ctx)?)),
 };
 
-/// Options of `ewc`, with their defaults.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Options of `ewc` as written; the accessors give the defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EwcOptions {
-    pub lambda: f64,
-    pub online: bool,
-    pub gamma: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
     /// 0 = all training samples of the task.
-    pub fisher_samples: usize,
-    pub fisher_batch: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fisher_samples: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fisher_batch: Option<u64>,
     /// With SGD, clip every importance at `1 / (lr lambda)` so that the penalty's curvature
     /// stays within what a gradient step can follow (see the module docs).
-    pub clip_importance: bool,
-}
-
-impl Default for EwcOptions {
-    fn default() -> Self {
-        Self {
-            lambda: 5000.0,
-            online: false,
-            gamma: 1.0,
-            fisher_samples: 1024,
-            fisher_batch: 1,
-            clip_importance: true,
-        }
-    }
-}
-
-/// A non-negative whole number option.
-fn option_count(m: &MethodConfig, key: &str, default: usize) -> Result<usize, KeyError> {
-    let v = option_f64(m, key, default as f64)?;
-    if v >= 0.0 && v.fract() == 0.0 && v <= 1e12 {
-        Ok(v as usize)
-    } else {
-        Err(KeyError::new(
-            format!("method.{key}"),
-            format!("must be a whole number >= 0, got {v}"),
-        ))
-    }
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_importance: Option<bool>,
 }
 
 impl EwcOptions {
-    pub fn from_config(m: &MethodConfig) -> Result<Self, KeyError> {
-        let d = Self::default();
-        let o = Self {
-            lambda: option_f64(m, "lambda", d.lambda)?,
-            online: option_bool(m, "online", d.online)?,
-            gamma: option_f64(m, "gamma", d.gamma)?,
-            fisher_samples: option_count(m, "fisher_samples", d.fisher_samples)?,
-            fisher_batch: option_count(m, "fisher_batch", d.fisher_batch)?,
-            clip_importance: option_bool(m, "clip_importance", d.clip_importance)?,
-        };
-        if !(o.lambda.is_finite() && o.lambda >= 0.0) {
+    /// FACIL's default for split CIFAR-100.
+    pub fn lambda(&self) -> f64 {
+        self.lambda.unwrap_or(5000.0)
+    }
+
+    pub fn online(&self) -> bool {
+        self.online.unwrap_or(false)
+    }
+
+    pub fn gamma(&self) -> f64 {
+        self.gamma.unwrap_or(1.0)
+    }
+
+    pub fn fisher_samples(&self) -> u64 {
+        self.fisher_samples.unwrap_or(1024)
+    }
+
+    /// 1 = the exact per-sample Fisher.
+    pub fn fisher_batch(&self) -> u64 {
+        self.fisher_batch.unwrap_or(1)
+    }
+
+    pub fn clip_importance(&self) -> bool {
+        self.clip_importance.unwrap_or(true)
+    }
+}
+
+impl MethodOptions for EwcOptions {
+    fn check(&self) -> Result<(), KeyError> {
+        let (lambda, gamma) = (self.lambda(), self.gamma());
+        if !(lambda.is_finite() && lambda >= 0.0) {
             return Err(KeyError::new(
                 "method.lambda",
-                format!("must be a number >= 0, got {}", o.lambda),
+                format!("must be a number >= 0, got {lambda}"),
             ));
         }
-        if !(o.gamma.is_finite() && (0.0..=1.0).contains(&o.gamma)) {
+        if !(gamma.is_finite() && (0.0..=1.0).contains(&gamma)) {
             return Err(KeyError::new(
                 "method.gamma",
-                format!("must be in [0, 1], got {}", o.gamma),
+                format!("must be in [0, 1], got {gamma}"),
             ));
         }
-        if !o.online && o.gamma != 1.0 {
+        if !self.online() && gamma != 1.0 {
             return Err(KeyError::new(
                 "method.gamma",
                 "decays the Fisher of online EWC only; set online: true or drop gamma",
             ));
         }
-        if o.fisher_batch == 0 {
+        if self.fisher_batch() == 0 {
             return Err(KeyError::new("method.fisher_batch", "must be at least 1"));
         }
-        Ok(o)
+        Ok(())
     }
 }
 
@@ -180,17 +173,17 @@ pub struct Ewc {
 }
 
 impl Ewc {
-    pub fn new(ctx: &StrategyContext) -> Result<Self, KeyError> {
-        let opts = EwcOptions::from_config(&ctx.config.method)?;
-        let trunk = Trunk::new(ctx, INFO.name, false)?;
+    pub fn new(opts: &EwcOptions, ctx: &StrategyContext) -> Result<Self, KeyError> {
+        let trunk = Trunk::new(ctx, ENTRY.info.name, false)?;
         let params = trunk.net.named_parameters();
-        let t = &ctx.config.train;
+        let t = ctx.train;
+        let lambda = opts.lambda();
         let max_importance =
-            (opts.clip_importance && opts.lambda > 0.0 && t.optimizer == OptimizerKind::Sgd)
-                .then(|| 1.0 / (t.lr * opts.lambda));
+            (opts.clip_importance() && lambda > 0.0 && t.optimizer == OptimizerKind::Sgd)
+                .then(|| 1.0 / (t.lr * lambda));
         Ok(Self {
             trunk,
-            opts,
+            opts: *opts,
             params,
             penalty: None,
             max_importance,
@@ -221,7 +214,7 @@ impl Ewc {
             "task {}: no training samples for the Fisher",
             task + 1
         );
-        let m = match self.opts.fisher_samples {
+        let m = match self.opts.fisher_samples() {
             0 => n,
             k => n.min(k as i64),
         };
@@ -229,7 +222,7 @@ impl Ewc {
         let chosen = Tensor::randperm(n, (Kind::Int64, device)).narrow(0, 0, m);
         let inputs: Vec<Tensor> = self.params.iter().map(|(_, t)| t.shallow_clone()).collect();
         let mut fisher: Vec<Tensor> = inputs.iter().map(|t| t.zeros_like()).collect();
-        for idx in chosen.split(self.opts.fisher_batch as i64, 0) {
+        for idx in chosen.split(self.opts.fisher_batch() as i64, 0) {
             let b = idx.size()[0];
             let x = data.prepare(&data.train.images.index_select(0, &idx), false);
             let y = data.train.labels.index_select(0, &idx);
@@ -260,7 +253,7 @@ impl Ewc {
                 let star = theta.detach().copy();
                 let (a, mu) = match penalty.terms.remove(name) {
                     None => (f, star),
-                    Some((a, _)) if self.opts.online => (a * self.opts.gamma + f, star),
+                    Some((a, _)) if self.opts.online() => (a * self.opts.gamma() + f, star),
                     Some((a, mu)) => {
                         let (a2, mu2, c) = fold_offline(&a, &mu, &f, &star);
                         added += c.f_double_value(&[])?;
@@ -269,7 +262,7 @@ impl Ewc {
                 };
                 penalty.terms.insert(name.clone(), (a, mu));
             }
-            penalty.constant = if self.opts.online {
+            penalty.constant = if self.opts.online() {
                 0.0
             } else {
                 penalty.constant + added
@@ -301,48 +294,42 @@ impl Ewc {
     }
 }
 
-impl Strategy for Ewc {
+impl Method for Ewc {
+    type Model = Trunk;
+
     fn name(&self) -> &str {
-        INFO.name
+        ENTRY.info.name
     }
 
-    fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
-        self.trunk.begin_task(task)
+    fn model(&self) -> &Trunk {
+        &self.trunk
     }
 
-    fn trainable(&self) -> Vec<ParamGroup> {
-        self.trunk.trainable()
-    }
-
-    fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {
-        self.trunk.logits(x, task, train)
+    fn model_mut(&mut self) -> &mut Trunk {
+        &mut self.trunk
     }
 
     /// Cross-entropy plus `lambda/2` times the penalty.
     fn training_step(&mut self, x: &Tensor, labels: &Tensor, task: usize) -> StepOutput {
-        let logits = self.forward(x, task, true);
+        let logits = self.trunk.logits(x, task, true);
         let ce = logits.cross_entropy_for_logits(labels);
+        let lambda = self.opts.lambda();
         let loss = match self.penalty() {
-            Some(p) if self.opts.lambda > 0.0 => ce + p * (self.opts.lambda / 2.0),
+            Some(p) if lambda > 0.0 => ce + p * (lambda / 2.0),
             _ => ce,
         };
         StepOutput { loss, logits }
     }
 
-    fn end_task(&mut self, task: usize, data: &DeviceTask) -> anyhow::Result<()> {
-        self.trunk.heads[task].vs.freeze();
+    fn after_task(&mut self, task: usize, data: &DeviceTask) -> anyhow::Result<()> {
+        self.trunk.end_task(task)?;
         let fisher = self.fisher(task, data)?;
         self.consolidate(fisher)
     }
 
-    fn param_counts(&self) -> ParamCounts {
-        self.trunk.param_counts()
-    }
-
-    /// The model, plus `ewc.importance.NAME` (A) and `ewc.anchor.NAME` (mu) once a task is
-    /// consolidated.
-    fn state(&self) -> BTreeMap<String, Tensor> {
-        let mut out = self.trunk.state();
+    /// `ewc.importance.NAME` (A) and `ewc.anchor.NAME` (mu) once a task is consolidated.
+    fn own_state(&self) -> BTreeMap<String, Tensor> {
+        let mut out = BTreeMap::new();
         if let Some(p) = &self.penalty {
             for (name, (a, mu)) in &p.terms {
                 out.insert(format!("ewc.importance.{name}"), a.shallow_clone());
@@ -352,12 +339,8 @@ impl Strategy for Ewc {
         out
     }
 
-    fn flops(&self) -> Flops {
-        self.trunk.flops()
-    }
-
-    fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
-        let mut out = self.trunk.save(dir, task)?;
+    fn save_own_state(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
+        let mut out = Vec::new();
         if let Some(p) = &self.penalty {
             let mut tensors = BTreeMap::new();
             for (name, (a, mu)) in &p.terms {
@@ -367,18 +350,14 @@ impl Strategy for Ewc {
             tensors.insert("constant".into(), Tensor::from_slice(&[p.constant]));
             let path = Self::penalty_file(dir, task);
             let mut meta = self.trunk.setup.meta("ewc_penalty", task);
-            meta.insert("online".into(), self.opts.online.to_string());
+            meta.insert("online".into(), self.opts.online().to_string());
             save_tensors(&tensors, &path, &meta)?;
             out.push(artifact(&format!("ewc_after_task{}", task + 1), &path)?);
         }
         Ok(out)
     }
 
-    fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {
-        self.trunk.load(dir, tasks)?;
-        for h in &mut self.trunk.heads {
-            h.vs.freeze();
-        }
+    fn load_own_state(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {
         let path = Self::penalty_file(dir, tasks - 1);
         let (mut tensors, _) = read_tensors(&path)?;
         let device = self.trunk.setup.device;

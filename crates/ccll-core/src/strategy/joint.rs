@@ -7,81 +7,36 @@
 //! about t times task 1. No options.
 
 use super::trunk::Trunk;
-use super::{MethodInfo, ParamCounts, Strategy, StrategyContext};
-use crate::config::KeyError;
-use crate::optim::ParamGroup;
-use ccll_results::{Artifact, Flops};
-use std::collections::BTreeMap;
-use std::path::Path;
-use tch::Tensor;
+use super::{Method, MethodEntry, MethodInfo, NoOptions};
 
-pub const INFO: MethodInfo = MethodInfo {
-    name: "joint",
-    uses_alpha: false,
-    uses_beta: false,
-    options: &[],
-    shares_base: true,
-    about: "baseline (upper bound): trunk and all heads trained on the data of every task so far",
+pub static ENTRY: MethodEntry<NoOptions> = MethodEntry {
+    info: MethodInfo {
+        name: "joint",
+        shares_base: true,
+        about:
+            "baseline (upper bound): trunk and all heads trained on the data of every task so far",
+    },
+    build: |_, ctx| Ok(Box::new(Joint(Trunk::new(ctx, "joint", true)?))),
 };
 
-pub struct Joint {
-    trunk: Trunk,
-}
+pub struct Joint(Trunk);
 
-impl Joint {
-    pub fn new(ctx: &StrategyContext) -> Result<Self, KeyError> {
-        Ok(Self {
-            trunk: Trunk::new(ctx, INFO.name, true)?,
-        })
-    }
-}
+impl Method for Joint {
+    type Model = Trunk;
 
-impl Strategy for Joint {
     fn name(&self) -> &str {
-        INFO.name
+        ENTRY.info.name
     }
 
-    fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
-        self.trunk.begin_task(task)
+    fn model(&self) -> &Trunk {
+        &self.0
     }
 
-    fn trainable(&self) -> Vec<ParamGroup> {
-        self.trunk.trainable()
-    }
-
-    fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {
-        self.trunk.logits(x, task, train)
+    fn model_mut(&mut self) -> &mut Trunk {
+        &mut self.0
     }
 
     fn training_tasks(&self, task: usize) -> Vec<usize> {
         (0..=task).collect()
-    }
-
-    fn param_counts(&self) -> ParamCounts {
-        self.trunk.param_counts()
-    }
-
-    fn state(&self) -> BTreeMap<String, Tensor> {
-        self.trunk.state()
-    }
-
-    fn flops(&self) -> Flops {
-        self.trunk.flops()
-    }
-
-    fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
-        self.trunk.save(dir, task)
-    }
-
-    fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {
-        self.trunk.load(dir, tasks)
-    }
-
-    fn shares_base(&self) -> bool {
-        INFO.shares_base
-    }
-
-    fn load_pretrained_base(&mut self, path: &Path, finetune: bool) -> anyhow::Result<()> {
-        self.trunk.load_pretrained(path, finetune, INFO.name)
     }
 }

@@ -31,67 +31,70 @@
 //! t). The teacher is rebuilt from the model after a task (also on load), so it is not saved.
 
 use super::trunk::{Network, Trunk};
-use super::{
-    option_bool, option_f64, MethodInfo, ParamCounts, StepOutput, Strategy, StrategyContext,
-};
-use crate::config::KeyError;
+use super::{Method, MethodEntry, MethodInfo, MethodOptions, Model, StepOutput, StrategyContext};
+use crate::data::DeviceTask;
+use crate::error::KeyError;
 use crate::nn::TaskModules;
-use crate::optim::ParamGroup;
-use ccll_results::{Artifact, Flops};
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tch::{Kind, Tensor};
 
-pub const INFO: MethodInfo = MethodInfo {
-    name: "lwf",
-    uses_alpha: false,
-    uses_beta: false,
-    options: &["temperature", "weight", "teacher_batch_stats"],
-    shares_base: true,
-    about: "baseline: finetune with distillation of the old heads' outputs (Li & Hoiem)",
+pub static ENTRY: MethodEntry<LwfOptions> = MethodEntry {
+    info: MethodInfo {
+        name: "lwf",
+        shares_base: true,
+        about: "baseline: finetune with distillation of the old heads' outputs (Li & Hoiem)",
+    },
+    build: |o, ctx| Ok(Box::new(Lwf::new(o, ctx)?)),
 };
 
-/// Options of `lwf`, with their defaults.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Options of `lwf` as written; the accessors give the defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LwfOptions {
-    pub temperature: f64,
-    pub weight: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
     /// The teacher's BN layers normalise each batch with its own statistics, as the student's
     /// do (true), or with the running statistics of the old tasks (false).
-    pub teacher_batch_stats: bool,
-}
-
-impl Default for LwfOptions {
-    fn default() -> Self {
-        Self {
-            temperature: 2.0,
-            weight: 1.0,
-            teacher_batch_stats: true,
-        }
-    }
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_batch_stats: Option<bool>,
 }
 
 impl LwfOptions {
-    pub fn from_config(m: &crate::config::MethodConfig) -> Result<Self, KeyError> {
-        let d = Self::default();
-        let o = Self {
-            temperature: option_f64(m, "temperature", d.temperature)?,
-            weight: option_f64(m, "weight", d.weight)?,
-            teacher_batch_stats: option_bool(m, "teacher_batch_stats", d.teacher_batch_stats)?,
-        };
-        if !(o.temperature.is_finite() && o.temperature > 0.0) {
+    /// The paper's T.
+    pub fn temperature(&self) -> f64 {
+        self.temperature.unwrap_or(2.0)
+    }
+
+    /// The paper's lambda_o.
+    pub fn weight(&self) -> f64 {
+        self.weight.unwrap_or(1.0)
+    }
+
+    pub fn teacher_batch_stats(&self) -> bool {
+        self.teacher_batch_stats.unwrap_or(true)
+    }
+}
+
+impl MethodOptions for LwfOptions {
+    fn check(&self) -> Result<(), KeyError> {
+        let t = self.temperature();
+        if !(t.is_finite() && t > 0.0) {
             return Err(KeyError::new(
                 "method.temperature",
-                format!("must be a positive number, got {}", o.temperature),
+                format!("must be a positive number, got {t}"),
             ));
         }
-        if !(o.weight.is_finite() && o.weight >= 0.0) {
+        let w = self.weight();
+        if !(w.is_finite() && w >= 0.0) {
             return Err(KeyError::new(
                 "method.weight",
-                format!("must be a number >= 0, got {}", o.weight),
+                format!("must be a number >= 0, got {w}"),
             ));
         }
-        Ok(o)
+        Ok(())
     }
 }
 
@@ -108,10 +111,10 @@ pub struct Lwf {
 }
 
 impl Lwf {
-    pub fn new(ctx: &StrategyContext) -> Result<Self, KeyError> {
+    pub fn new(opts: &LwfOptions, ctx: &StrategyContext) -> Result<Self, KeyError> {
         Ok(Self {
-            trunk: Trunk::new(ctx, INFO.name, true)?,
-            opts: LwfOptions::from_config(&ctx.config.method)?,
+            trunk: Trunk::new(ctx, ENTRY.info.name, true)?,
+            opts: *opts,
             teacher: None,
         })
     }
@@ -146,8 +149,8 @@ impl Lwf {
         if old == 0 {
             return None;
         }
-        let t = self.opts.temperature;
-        let t_feats = tch::no_grad(|| teacher.net.features(x, self.opts.teacher_batch_stats));
+        let t = self.opts.temperature();
+        let t_feats = tch::no_grad(|| teacher.net.features(x, self.opts.teacher_batch_stats()));
         let mut sum: Option<Tensor> = None;
         for j in 0..old {
             let target = tch::no_grad(|| {
@@ -166,21 +169,19 @@ impl Lwf {
     }
 }
 
-impl Strategy for Lwf {
+impl Method for Lwf {
+    type Model = Trunk;
+
     fn name(&self) -> &str {
-        INFO.name
+        ENTRY.info.name
     }
 
-    fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
-        self.trunk.begin_task(task)
+    fn model(&self) -> &Trunk {
+        &self.trunk
     }
 
-    fn trainable(&self) -> Vec<ParamGroup> {
-        self.trunk.trainable()
-    }
-
-    fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {
-        self.trunk.logits(x, task, train)
+    fn model_mut(&mut self) -> &mut Trunk {
+        &mut self.trunk
     }
 
     /// Cross-entropy of the new head plus the weighted distillation of the old heads.
@@ -188,48 +189,26 @@ impl Strategy for Lwf {
         let feats = self.trunk.features(x, true);
         let logits = self.trunk.heads[task].logits(&feats);
         let ce = logits.cross_entropy_for_logits(labels);
-        let distilled = if self.opts.weight > 0.0 {
+        let weight = self.opts.weight();
+        let distilled = if weight > 0.0 {
             self.distillation(x, &feats, task)
         } else {
             None
         };
         let loss = match distilled {
-            Some(d) => ce + d * self.opts.weight,
+            Some(d) => ce + d * weight,
             None => ce,
         };
         StepOutput { loss, logits }
     }
 
-    fn end_task(&mut self, _task: usize, _data: &crate::data::DeviceTask) -> anyhow::Result<()> {
+    fn after_task(&mut self, task: usize, _data: &DeviceTask) -> anyhow::Result<()> {
+        self.trunk.end_task(task)?;
         self.make_teacher()
     }
 
-    fn param_counts(&self) -> ParamCounts {
-        self.trunk.param_counts()
-    }
-
-    fn state(&self) -> BTreeMap<String, Tensor> {
-        self.trunk.state()
-    }
-
-    fn flops(&self) -> Flops {
-        self.trunk.flops()
-    }
-
-    fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
-        self.trunk.save(dir, task)
-    }
-
-    fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {
-        self.trunk.load(dir, tasks)?;
+    /// The teacher is rebuilt from the loaded model, not saved.
+    fn load_own_state(&mut self, _dir: &Path, _tasks: usize) -> anyhow::Result<()> {
         self.make_teacher()
-    }
-
-    fn shares_base(&self) -> bool {
-        INFO.shares_base
-    }
-
-    fn load_pretrained_base(&mut self, path: &Path, finetune: bool) -> anyhow::Result<()> {
-        self.trunk.load_pretrained(path, finetune, INFO.name)
     }
 }

@@ -1,31 +1,42 @@
-//! Lifelong-learning methods behind one small trait, in the manner of FACIL's approaches: the
-//! training loop, evaluation, metrics and accounting are shared; a method says which modules
-//! a task gets, what is trained, how logits are computed and what it does around a task.
-//! Adding a method is one file here plus one line in [`build_strategy`].
+//! Lifelong-learning methods in two parts, in the manner of FACIL's approaches:
+//!
+//! - a [`Model`]: the modules a task gets, what trains, the forward pass, state, checkpoints
+//!   and counts; written once per family (the calibrated base, the shared [`trunk`], separate
+//!   networks, PNN columns);
+//! - a [`Method`]: hooks around its model (before a task, the training step, after a task, the
+//!   tasks to train on, state of its own), each with the plain behaviour as its default, so a
+//!   method that only changes the loss writes only the loss.
+//!
+//! Every `Method` is a [`Strategy`], what the training loop drives. The methods, their
+//! options and their constructors are one table ([`method_table!`] below): adding a method is
+//! one file in this folder and one line in the table (README "How to add a method").
 
 mod calibrated;
-pub mod ewc;
-pub mod finetune;
-pub mod joint;
-pub mod lwf;
-pub mod pnn;
+pub mod options;
 pub mod pretrain;
-pub mod separate;
-mod trunk;
+pub mod setup;
+pub mod trunk;
 
-pub use calibrated::{base_file, Calibrated, Variant};
+pub use calibrated::{base_file, Calibrated, CalibrationSizes, CcmSize, ScmSize, Variant};
+pub use options::{MethodOptions, NoOptions};
 
-use crate::config::{KeyError, RunConfig};
 use crate::data::DeviceTask;
+use crate::error::KeyError;
 use crate::optim::ParamGroup;
+use crate::settings::{ModelConfig, TrainConfig};
 use ccll_results::{Artifact, Flops};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_yaml::{Mapping, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{Device, Tensor};
 
-/// What a strategy is built from.
+/// What a strategy is built from: the run config's sections a method reads, and the data's
+/// shape (`RunConfig::strategy_context` fills it from a run config).
 pub struct StrategyContext<'a> {
-    pub config: &'a RunConfig,
+    pub method: &'a MethodConfig,
+    pub model: &'a ModelConfig,
+    pub train: &'a TrainConfig,
     pub device: Device,
     /// `[C, H, W]` of the images.
     pub image_shape: [i64; 3],
@@ -47,11 +58,9 @@ pub struct StepOutput {
     pub logits: Tensor,
 }
 
-pub trait Strategy {
-    /// The method name, as in `method.name`.
-    fn name(&self) -> &str;
-
-    /// Prepares the modules of `task` (0-based) before it is trained.
+/// The model side of a method, implemented once per family.
+pub trait Model {
+    /// Adds the modules of `task` (0-based) and sets what trains while it is trained.
     fn begin_task(&mut self, task: usize) -> anyhow::Result<()>;
 
     /// What the optimiser updates while training the current task.
@@ -61,27 +70,8 @@ pub trait Strategy {
     /// (batch statistics) for the modules that are being trained.
     fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor;
 
-    /// The loss of one training batch of `task`; plain cross-entropy unless the method adds a
-    /// regulariser or distillation.
-    fn training_step(&mut self, x: &Tensor, labels: &Tensor, task: usize) -> StepOutput {
-        let logits = self.forward(x, task, true);
-        StepOutput {
-            loss: logits.cross_entropy_for_logits(labels),
-            logits,
-        }
-    }
-
-    /// Called after `task` is trained, with its data on the device (e.g. to estimate a
-    /// Fisher matrix); freezes what must not change any more.
-    fn end_task(&mut self, task: usize, data: &DeviceTask) -> anyhow::Result<()> {
-        let _ = (task, data);
-        Ok(())
-    }
-
-    /// Tasks whose training data is used while `task` is trained (joint training: all so far).
-    fn training_tasks(&self, task: usize) -> Vec<usize> {
-        vec![task]
-    }
+    /// Freezes what must not change any more once `task` is trained.
+    fn end_task(&mut self, task: usize) -> anyhow::Result<()>;
 
     /// Parameter counts of the modules built so far.
     fn param_counts(&self) -> ParamCounts;
@@ -98,100 +88,316 @@ pub trait Strategy {
     /// `dir`; returns the files written.
     fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>>;
 
-    /// Restores the modules of tasks `0..tasks` from a directory written by `save`, so that
-    /// evaluation or training of the following tasks can go on.
+    /// Restores the modules of tasks `0..tasks` from a directory written by `save`.
     fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()>;
-
-    /// Whether task 1 of this method trains exactly a base network and head 1 with plain
-    /// cross-entropy, so that a shared base-training job can stand in for it.
-    fn shares_base(&self) -> bool {
-        false
-    }
 
     /// Takes a base pretrained on another dataset (a `base.safetensors` written by the
     /// pretraining job). `finetune`: task 1 then trains base and head as usual.
     fn load_pretrained_base(&mut self, path: &Path, finetune: bool) -> anyhow::Result<()> {
         let _ = (path, finetune);
-        anyhow::bail!(
-            "method `{}` does not support base.source other than task1",
-            self.name()
-        )
+        anyhow::bail!("this method does not support base.source other than task1")
     }
 }
 
-/// What the config layer needs to know about a method without building it.
+/// The learning side of a method: its model and the hooks it changes.
+pub trait Method {
+    type Model: Model;
+
+    /// The method name, as in `method.name`.
+    fn name(&self) -> &str;
+    fn model(&self) -> &Self::Model;
+    fn model_mut(&mut self) -> &mut Self::Model;
+
+    /// Before `task` is trained: the model's modules for it.
+    fn before_task(&mut self, task: usize) -> anyhow::Result<()> {
+        self.model_mut().begin_task(task)
+    }
+
+    /// The loss of one training batch of `task`: plain cross-entropy.
+    fn training_step(&mut self, x: &Tensor, labels: &Tensor, task: usize) -> StepOutput {
+        let logits = self.model().forward(x, task, true);
+        StepOutput {
+            loss: logits.cross_entropy_for_logits(labels),
+            logits,
+        }
+    }
+
+    /// After `task` is trained, with its data on the device (e.g. to estimate a Fisher
+    /// matrix): the model freezes what it must.
+    fn after_task(&mut self, task: usize, data: &DeviceTask) -> anyhow::Result<()> {
+        let _ = data;
+        self.model_mut().end_task(task)
+    }
+
+    /// Tasks whose training data is used while `task` is trained (joint training: all so far).
+    fn training_tasks(&self, task: usize) -> Vec<usize> {
+        vec![task]
+    }
+
+    /// Tensors of the method beside its model (EWC's importances), by qualified name.
+    fn own_state(&self) -> BTreeMap<String, Tensor> {
+        BTreeMap::new()
+    }
+
+    /// Writes the method's own state after `task`, beside the model's files.
+    fn save_own_state(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
+        let _ = (dir, task);
+        Ok(Vec::new())
+    }
+
+    /// Restores the method's own state after the model was loaded with `tasks` tasks.
+    fn load_own_state(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {
+        let _ = (dir, tasks);
+        Ok(())
+    }
+}
+
+/// What the training loop, evaluation and checkpointing drive; every [`Method`] is one.
+pub trait Strategy {
+    fn name(&self) -> &str;
+    fn begin_task(&mut self, task: usize) -> anyhow::Result<()>;
+    fn trainable(&self) -> Vec<ParamGroup>;
+    fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor;
+    fn training_step(&mut self, x: &Tensor, labels: &Tensor, task: usize) -> StepOutput;
+    fn end_task(&mut self, task: usize, data: &DeviceTask) -> anyhow::Result<()>;
+    fn training_tasks(&self, task: usize) -> Vec<usize>;
+    fn param_counts(&self) -> ParamCounts;
+    /// The model's tensors and the method's own.
+    fn state(&self) -> BTreeMap<String, Tensor>;
+    fn flops(&self) -> Flops;
+    fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>>;
+    fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()>;
+    fn load_pretrained_base(&mut self, path: &Path, finetune: bool) -> anyhow::Result<()>;
+}
+
+impl<M: Method> Strategy for M {
+    fn name(&self) -> &str {
+        Method::name(self)
+    }
+
+    fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
+        self.before_task(task)
+    }
+
+    fn trainable(&self) -> Vec<ParamGroup> {
+        self.model().trainable()
+    }
+
+    fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {
+        self.model().forward(x, task, train)
+    }
+
+    fn training_step(&mut self, x: &Tensor, labels: &Tensor, task: usize) -> StepOutput {
+        Method::training_step(self, x, labels, task)
+    }
+
+    fn end_task(&mut self, task: usize, data: &DeviceTask) -> anyhow::Result<()> {
+        self.after_task(task, data)
+    }
+
+    fn training_tasks(&self, task: usize) -> Vec<usize> {
+        Method::training_tasks(self, task)
+    }
+
+    fn param_counts(&self) -> ParamCounts {
+        self.model().param_counts()
+    }
+
+    fn state(&self) -> BTreeMap<String, Tensor> {
+        let mut out = self.model().state();
+        out.extend(self.own_state());
+        out
+    }
+
+    fn flops(&self) -> Flops {
+        self.model().flops()
+    }
+
+    fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
+        let mut out = self.model().save(dir, task)?;
+        out.extend(self.save_own_state(dir, task)?);
+        Ok(out)
+    }
+
+    fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {
+        self.model_mut().load(dir, tasks)?;
+        self.load_own_state(dir, tasks)
+    }
+
+    fn load_pretrained_base(&mut self, path: &Path, finetune: bool) -> anyhow::Result<()> {
+        self.model_mut().load_pretrained_base(path, finetune)
+    }
+}
+
+/// What listing, validation and the runner know about a method without building it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MethodInfo {
     pub name: &'static str,
-    pub uses_alpha: bool,
-    pub uses_beta: bool,
-    /// Option keys of `method` besides `name`, `alpha` and `beta`.
-    pub options: &'static [&'static str],
-    /// Whether a shared base job can train its task 1 (see [`Strategy::shares_base`]).
+    /// Whether task 1 trains exactly a base network and head 1 with plain cross-entropy, so
+    /// that a shared base-training job can stand in for it.
     pub shares_base: bool,
     pub about: &'static str,
 }
 
-/// Every method, in the order `--help` and errors list them.
-pub fn methods() -> Vec<MethodInfo> {
-    let mut all = calibrated::METHODS.to_vec();
-    all.extend([
-        finetune::INFO,
-        joint::INFO,
-        separate::INFO,
-        ewc::INFO,
-        lwf::INFO,
-        pnn::INFO,
-    ]);
-    all
+/// A built strategy, or the config key that prevents it.
+pub type Built = Result<Box<dyn Strategy>, KeyError>;
+
+/// One row of the method table: what the method is, and how it is built from its options.
+pub struct MethodEntry<O> {
+    pub info: MethodInfo,
+    pub build: fn(&O, &StrategyContext) -> Built,
 }
 
-pub fn method_info(name: &str) -> Option<MethodInfo> {
+/// Declares the method modules, the typed `method` section ([`MethodConfig`], one variant
+/// per method carrying its options) and [`methods`] from one list. Single-method modules
+/// name their row `ENTRY`.
+macro_rules! method_table {
+    (
+        $family:ident { $($fvariant:ident($foptions:ty) = $fentry:ident;)* }
+        $($(#[$attr:meta])* mod $module:ident: $variant:ident($options:ty);)*
+    ) => {
+        $($(#[$attr])* pub mod $module;)*
+
+        /// The `method` section: the method (`name`) with its options. Written and read as
+        /// `{name: ..., OPTION: ...}`; `alpha` and `beta` are accepted by every method and
+        /// kept only by those that calibrate.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum MethodConfig {
+            $($fvariant($foptions),)*
+            $($(#[$attr])* $variant($options),)*
+        }
+
+        /// Every method, in the order `--help` and errors list them.
+        pub fn methods() -> Vec<&'static MethodInfo> {
+            vec![
+                $(&$family::$fentry.info,)*
+                $($(#[$attr])* &$module::ENTRY.info,)*
+            ]
+        }
+
+        impl MethodConfig {
+            pub fn info(&self) -> &'static MethodInfo {
+                match self {
+                    $(Self::$fvariant(_) => &$family::$fentry.info,)*
+                    $($(#[$attr])* Self::$variant(_) => &$module::ENTRY.info,)*
+                }
+            }
+
+            /// Reads a `method` section: a known name and that method's options.
+            pub fn from_section(section: &Mapping) -> Result<Self, KeyError> {
+                let name = match section.get("name") {
+                    Some(Value::String(s)) => s.as_str(),
+                    Some(_) => return Err(KeyError::new("method.name", "must be a method name")),
+                    None => return Err(KeyError::new("method.name", "missing")),
+                };
+                $(if name == $family::$fentry.info.name {
+                    return Ok(Self::$fvariant(options::parse(name, section)?));
+                })*
+                $($(#[$attr])* if name == $module::ENTRY.info.name {
+                    return Ok(Self::$variant(options::parse(name, section)?));
+                })*
+                Err(unknown_method(name))
+            }
+
+            /// The section as written: `name` and the options that are set.
+            pub fn to_section(&self) -> Mapping {
+                let mut out = Mapping::new();
+                out.insert("name".into(), self.name().into());
+                out.extend(match self {
+                    $(Self::$fvariant(o) => options::to_mapping(o),)*
+                    $($(#[$attr])* Self::$variant(o) => options::to_mapping(o),)*
+                });
+                out
+            }
+
+            /// Builds the method's strategy.
+            pub fn build(&self, ctx: &StrategyContext) -> Result<Box<dyn Strategy>, KeyError> {
+                match self {
+                    $(Self::$fvariant(o) => ($family::$fentry.build)(o, ctx),)*
+                    $($(#[$attr])* Self::$variant(o) => ($module::ENTRY.build)(o, ctx),)*
+                }
+            }
+
+            /// Channels per group of the spatial calibration; `None` for methods without it.
+            pub fn alpha(&self) -> Option<i64> {
+                match self {
+                    $(Self::$fvariant(o) => o.alpha(),)*
+                    $($(#[$attr])* Self::$variant(o) => o.alpha(),)*
+                }
+            }
+
+            /// Channels per group of the channel-wise calibration; `None` without it.
+            pub fn beta(&self) -> Option<i64> {
+                match self {
+                    $(Self::$fvariant(o) => o.beta(),)*
+                    $($(#[$attr])* Self::$variant(o) => o.beta(),)*
+                }
+            }
+        }
+    };
+}
+
+method_table! {
+    calibrated {
+        Ccll(CalibrationSizes) = CCLL;
+        CcllSc(CalibrationSizes) = CCLL_SC;
+        CcllSfSc(CalibrationSizes) = CCLL_SF_SC;
+        ScmOnly(ScmSize) = SCM_ONLY;
+        CcmOnly(CcmSize) = CCM_ONLY;
+        HeadOnly(NoOptions) = HEAD_ONLY;
+    }
+    mod finetune: Finetune(NoOptions);
+    mod joint: Joint(NoOptions);
+    mod separate: Separate(NoOptions);
+    mod ewc: Ewc(ewc::EwcOptions);
+    mod lwf: Lwf(lwf::LwfOptions);
+    mod pnn: Pnn(NoOptions);
+    // The toy method of README "How to add a method", built and trained by the tests.
+    #[cfg(test)]
+    mod toy: Toy(toy::ToyOptions);
+}
+
+impl MethodConfig {
+    pub fn name(&self) -> &'static str {
+        self.info().name
+    }
+
+    /// A method by name with its defaults (and `alpha`/`beta` where it takes them).
+    pub fn named(name: &str, alpha: Option<i64>, beta: Option<i64>) -> Result<Self, KeyError> {
+        let mut section = Mapping::new();
+        section.insert("name".into(), name.into());
+        for (key, value) in [("alpha", alpha), ("beta", beta)] {
+            if let Some(v) = value {
+                section.insert(key.into(), v.into());
+            }
+        }
+        Self::from_section(&section)
+    }
+}
+
+impl Serialize for MethodConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_section().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for MethodConfig {
+    /// Errors say `method.KEY: ...`; `RunConfig` parsing finds the key's line (see
+    /// `config::method_problem`), as serde cannot point into a section read as a whole.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let section = Mapping::deserialize(d)?;
+        Self::from_section(&section).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The method of `name`, if it exists.
+pub fn method_info(name: &str) -> Option<&'static MethodInfo> {
     methods().into_iter().find(|m| m.name == name)
 }
 
-/// Builds the strategy a run config names.
+/// Builds the strategy of `ctx.method`.
 pub fn build_strategy(ctx: &StrategyContext) -> Result<Box<dyn Strategy>, KeyError> {
-    check_method(ctx.config)?;
-    let name = ctx.config.method.name.as_str();
-    if let Some(variant) = Variant::parse(name) {
-        return Ok(Box::new(Calibrated::new(ctx, variant)?));
-    }
-    Ok(match name {
-        "finetune" => Box::new(finetune::Finetune::new(ctx)?),
-        "joint" => Box::new(joint::Joint::new(ctx)?),
-        "separate" => Box::new(separate::Separate::new(ctx)?),
-        "ewc" => Box::new(ewc::Ewc::new(ctx)?),
-        "lwf" => Box::new(lwf::Lwf::new(ctx)?),
-        "pnn" => Box::new(pnn::Pnn::new(ctx)?),
-        _ => return Err(unknown_method(name)),
-    })
-}
-
-/// Checks the `method` section without building anything: a known name, and only the option
-/// keys that method accepts.
-pub fn check_method(cfg: &RunConfig) -> Result<(), KeyError> {
-    let m = &cfg.method;
-    let info = method_info(&m.name).ok_or_else(|| unknown_method(&m.name))?;
-    for key in m.options.keys() {
-        if !info.options.contains(&key.as_str()) {
-            let hint = if info.options.is_empty() {
-                "it takes no options besides alpha and beta".to_string()
-            } else {
-                format!("its options are: {}", info.options.join(", "))
-            };
-            return Err(KeyError::new(
-                format!("method.{key}"),
-                format!("unknown option for method `{}`; {hint}", m.name),
-            ));
-        }
-    }
-    match info.name {
-        "ewc" => ewc::EwcOptions::from_config(m).map(|_| ())?,
-        "lwf" => lwf::LwfOptions::from_config(m).map(|_| ())?,
-        _ => {}
-    }
-    Ok(())
+    ctx.method.build(ctx)
 }
 
 fn unknown_method(name: &str) -> KeyError {
@@ -200,38 +406,4 @@ fn unknown_method(name: &str) -> KeyError {
         "method.name",
         format!("unknown method `{name}`; known: {}", names.join(", ")),
     )
-}
-
-/// Reads a numeric option of `method`, or its default; a non-number is an error naming the key.
-pub fn option_f64(
-    method: &crate::config::MethodConfig,
-    key: &str,
-    default: f64,
-) -> Result<f64, KeyError> {
-    match method.options.get(key) {
-        None => Ok(default),
-        Some(v) => v.as_f64().ok_or_else(|| {
-            KeyError::new(
-                format!("method.{key}"),
-                format!("must be a number, got {v:?}"),
-            )
-        }),
-    }
-}
-
-/// Reads a boolean option of `method`, or its default.
-pub fn option_bool(
-    method: &crate::config::MethodConfig,
-    key: &str,
-    default: bool,
-) -> Result<bool, KeyError> {
-    match method.options.get(key) {
-        None => Ok(default),
-        Some(v) => v.as_bool().ok_or_else(|| {
-            KeyError::new(
-                format!("method.{key}"),
-                format!("must be true or false, got {v:?}"),
-            )
-        }),
-    }
 }

@@ -28,11 +28,12 @@
 //! `column{t}.safetensors` (`lateral.stage{i}.from{j}.{weight,scale}` beside the backbone's
 //! names), head t is `task{t}.safetensors`. No options.
 
-use super::trunk::{head_file, prefixed, save_network_and_head, Network, Setup};
-use super::{base_file, MethodInfo, ParamCounts, Strategy, StrategyContext};
+use super::setup::Setup;
+use super::trunk::{head_file, prefixed, save_network_and_head, Network};
+use super::{base_file, Method, MethodEntry, MethodInfo, Model, NoOptions, ParamCounts, StrategyContext};
 use crate::accounting;
 use crate::checkpoint::load_store;
-use crate::config::KeyError;
+use crate::error::KeyError;
 use crate::nn::{Backbone, Fwd, TaskModules};
 use crate::optim::{LrGroup, ParamGroup};
 use ccll_results::{Artifact, Flops};
@@ -40,14 +41,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{nn, Kind, Tensor};
 
-pub const INFO: MethodInfo = MethodInfo {
-    name: "pnn",
-    uses_alpha: false,
-    uses_beta: false,
-    options: &[],
-    shares_base: true,
-    about:
-        "baseline: progressive networks, a new column per task with lateral adapters (Rusu et al.)",
+pub static ENTRY: MethodEntry<NoOptions> = MethodEntry {
+    info: MethodInfo {
+        name: "pnn",
+        shares_base: true,
+        about: "baseline: progressive networks, a new column per task with lateral adapters (Rusu et al.)",
+    },
+    build: |_, ctx| Ok(Box::new(Pnn::new(ctx)?)),
 };
 
 /// A scaled 1x1 convolution from an earlier column into this one.
@@ -114,7 +114,7 @@ pub struct Pnn {
 
 impl Pnn {
     pub fn new(ctx: &StrategyContext) -> Result<Self, KeyError> {
-        let setup = Setup::new(ctx, INFO.name)?;
+        let setup = Setup::new(ctx, ENTRY.info.name)?;
         let columns = vec![Column::new(&setup, 0)];
         Ok(Self {
             setup,
@@ -167,11 +167,23 @@ impl Pnn {
     }
 }
 
-impl Strategy for Pnn {
+impl Method for Pnn {
+    type Model = Self;
+
     fn name(&self) -> &str {
-        INFO.name
+        ENTRY.info.name
     }
 
+    fn model(&self) -> &Self {
+        self
+    }
+
+    fn model_mut(&mut self) -> &mut Self {
+        self
+    }
+}
+
+impl Model for Pnn {
     fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
         self.add_task(task)
     }
@@ -217,7 +229,7 @@ impl Strategy for Pnn {
         self.heads[task].logits(&Backbone::pool(&hs[task]))
     }
 
-    fn end_task(&mut self, task: usize, _data: &crate::data::DeviceTask) -> anyhow::Result<()> {
+    fn end_task(&mut self, task: usize) -> anyhow::Result<()> {
         self.columns[task].net.vs.freeze();
         self.heads[task].vs.freeze();
         Ok(())
@@ -300,9 +312,5 @@ impl Strategy for Pnn {
             self.heads[t].vs.freeze();
         }
         Ok(())
-    }
-
-    fn shares_base(&self) -> bool {
-        INFO.shares_base
     }
 }

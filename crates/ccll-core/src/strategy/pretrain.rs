@@ -2,7 +2,7 @@
 //! head per task of the source benchmark, trained jointly with cross-entropy. Only the
 //! backbone is kept. Not a method of its own: the run uses it before task 1.
 
-use super::{ParamCounts, Strategy};
+use super::{Method, Model, ParamCounts};
 use crate::checkpoint::{artifact, save_store};
 use crate::nn::{count_trainable, Arch, Backbone, Fwd, TaskModules};
 use crate::optim::{LrGroup, ParamGroup};
@@ -42,11 +42,27 @@ impl Pretrainer {
     }
 }
 
-impl Strategy for Pretrainer {
+impl Method for Pretrainer {
+    type Model = Self;
+
     fn name(&self) -> &str {
         "pretrain"
     }
 
+    fn model(&self) -> &Self {
+        self
+    }
+
+    fn model_mut(&mut self) -> &mut Self {
+        self
+    }
+
+    fn training_tasks(&self, _task: usize) -> Vec<usize> {
+        (0..self.source_classes.len()).collect()
+    }
+}
+
+impl Model for Pretrainer {
     fn begin_task(&mut self, _task: usize) -> anyhow::Result<()> {
         let dim = self.backbone.feature_dim();
         self.heads = self
@@ -57,8 +73,8 @@ impl Strategy for Pretrainer {
         Ok(())
     }
 
-    fn training_tasks(&self, _task: usize) -> Vec<usize> {
-        (0..self.source_classes.len()).collect()
+    fn end_task(&mut self, _task: usize) -> anyhow::Result<()> {
+        Ok(())
     }
 
     fn trainable(&self) -> Vec<ParamGroup> {

@@ -10,10 +10,11 @@
 //! shared base job can train task 1), network t >= 2 is `network{t}.safetensors`, head t is
 //! `task{t}.safetensors`.
 
-use super::trunk::{head_file, prefixed, save_network_and_head, Network, Setup};
-use super::{base_file, MethodInfo, ParamCounts, Strategy, StrategyContext};
+use super::setup::Setup;
+use super::trunk::{head_file, prefixed, save_network_and_head, Network};
+use super::{base_file, Method, MethodEntry, MethodInfo, Model, NoOptions, ParamCounts, StrategyContext};
 use crate::checkpoint::load_store;
-use crate::config::KeyError;
+use crate::error::KeyError;
 use crate::nn::TaskModules;
 use crate::optim::{LrGroup, ParamGroup};
 use ccll_results::{Artifact, Flops};
@@ -21,13 +22,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
-pub const INFO: MethodInfo = MethodInfo {
-    name: "separate",
-    uses_alpha: false,
-    uses_beta: false,
-    options: &[],
-    shares_base: true,
-    about: "baseline: an independent network and head per task",
+pub static ENTRY: MethodEntry<NoOptions> = MethodEntry {
+    info: MethodInfo {
+        name: "separate",
+        shares_base: true,
+        about: "baseline: an independent network and head per task",
+    },
+    build: |_, ctx| Ok(Box::new(Separate::new(ctx)?)),
 };
 
 pub struct Separate {
@@ -40,7 +41,7 @@ pub struct Separate {
 
 impl Separate {
     pub fn new(ctx: &StrategyContext) -> Result<Self, KeyError> {
-        let setup = Setup::new(ctx, INFO.name)?;
+        let setup = Setup::new(ctx, ENTRY.info.name)?;
         let nets = vec![setup.network()];
         Ok(Self {
             setup,
@@ -75,11 +76,23 @@ impl Separate {
     }
 }
 
-impl Strategy for Separate {
+impl Method for Separate {
+    type Model = Self;
+
     fn name(&self) -> &str {
-        INFO.name
+        ENTRY.info.name
     }
 
+    fn model(&self) -> &Self {
+        self
+    }
+
+    fn model_mut(&mut self) -> &mut Self {
+        self
+    }
+}
+
+impl Model for Separate {
     fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
         self.add_task(task)
     }
@@ -98,7 +111,7 @@ impl Strategy for Separate {
         self.heads[task].logits(&self.nets[task].features(x, train && current))
     }
 
-    fn end_task(&mut self, task: usize, _data: &crate::data::DeviceTask) -> anyhow::Result<()> {
+    fn end_task(&mut self, task: usize) -> anyhow::Result<()> {
         self.nets[task].vs.freeze();
         self.heads[task].vs.freeze();
         Ok(())
@@ -161,9 +174,5 @@ impl Strategy for Separate {
             self.heads[t].vs.freeze();
         }
         Ok(())
-    }
-
-    fn shares_base(&self) -> bool {
-        INFO.shares_base
     }
 }

@@ -8,10 +8,10 @@
 //! cross-entropy" is the same computation as task 1 of `ccll` and can come from a shared base
 //! job (`base.safetensors` + `task1.safetensors`).
 
-use super::{base_file, ParamCounts, StrategyContext};
-use crate::accounting;
+use super::setup::Setup;
+use super::{base_file, Model, ParamCounts, StrategyContext};
 use crate::checkpoint::{artifact, load_store, read_tensors, save_store, save_tensors};
-use crate::config::KeyError;
+use crate::error::KeyError;
 use crate::nn::{count_trainable, is_buffer, Arch, Backbone, Fwd, TaskModules};
 use crate::optim::{LrGroup, ParamGroup};
 use ccll_results::{Artifact, Flops};
@@ -19,79 +19,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{nn, Device, Tensor};
 
-/// What every baseline takes from the run config and the benchmark.
-#[derive(Debug, Clone)]
-pub(super) struct Setup {
-    pub arch: Arch,
-    pub width: i64,
-    pub device: Device,
-    pub image_shape: [i64; 3],
-    pub task_classes: Vec<i64>,
-    /// Written into every checkpoint file.
-    pub metadata: BTreeMap<String, String>,
-}
-
-impl Setup {
-    pub fn new(ctx: &StrategyContext, method: &str) -> Result<Self, KeyError> {
-        let cfg = ctx.config;
-        let arch = Arch::parse(&cfg.model.arch).map_err(|m| KeyError::new("model.arch", m))?;
-        let width = cfg.model.width.unwrap_or(arch.default_width());
-        let metadata = BTreeMap::from([
-            ("format".to_string(), "ccll-checkpoint-v1".to_string()),
-            ("method".to_string(), method.to_string()),
-            ("arch".to_string(), cfg.model.arch.clone()),
-            ("width".to_string(), width.to_string()),
-            ("image_shape".to_string(), format!("{:?}", ctx.image_shape)),
-        ]);
-        Ok(Self {
-            arch,
-            width,
-            device: ctx.device,
-            image_shape: ctx.image_shape,
-            task_classes: ctx.task_classes.clone(),
-            metadata,
-        })
-    }
-
-    /// A freshly initialised network (draws from libtorch's generator).
-    pub fn network(&self) -> Network {
-        Network::new(self.device, self.arch, self.image_shape[0], self.width)
-    }
-
-    /// A fresh head for `task` on features of width `feature_dim`.
-    pub fn head(&self, task: usize, feature_dim: i64) -> anyhow::Result<TaskModules> {
-        let classes = *self
-            .task_classes
-            .get(task)
-            .ok_or_else(|| anyhow::anyhow!("task {} does not exist", task + 1))?;
-        Ok(TaskModules::new(
-            self.device,
-            &[],
-            None,
-            feature_dim,
-            classes,
-        )?)
-    }
-
-    /// Metadata of one checkpoint file.
-    pub fn meta(&self, content: &str, task: usize) -> BTreeMap<String, String> {
-        let mut m = self.metadata.clone();
-        m.insert("content".into(), content.into());
-        m.insert("task".into(), (task + 1).to_string());
-        m
-    }
-
-    /// FLOPs of one network and the head of task 1 for one image.
-    pub fn base_flops(&self, backbone: &Backbone) -> u64 {
-        let traces = accounting::trace_convs(backbone, self.image_shape, self.device);
-        let classes = self.task_classes.first().copied().unwrap_or(1);
-        accounting::base_flops(&traces, backbone.feature_dim(), classes)
-    }
-}
-
 /// A whole backbone in a variable store of its own, with the variable names of the calibrated
 /// methods' base.
-pub(super) struct Network {
+pub struct Network {
     pub vs: nn::VarStore,
     pub backbone: Backbone,
 }
@@ -211,7 +141,7 @@ pub(super) fn copy_prefixed(
 /// is `task{t}.safetensors`; methods that keep training old heads (`joint`, `lwf`) also write
 /// `heads_after_task{t}.safetensors` with heads 1..t-1 as they are after task t
 /// (`task{j}.head.weight`, ...).
-pub(super) struct Trunk {
+pub struct Trunk {
     pub setup: Setup,
     pub net: Network,
     pub heads: Vec<TaskModules>,
@@ -249,30 +179,6 @@ impl Trunk {
         Ok(())
     }
 
-    /// Starts `task`: its head added, the trunk trainable, and the old heads too for methods
-    /// that retrain them.
-    pub fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
-        self.add_head(task)?;
-        self.net.vs.unfreeze();
-        if self.retrains_old_heads {
-            for h in &mut self.heads {
-                h.vs.unfreeze();
-            }
-        }
-        Ok(())
-    }
-
-    /// What trains: the trunk with the current head, or with every head so far for methods
-    /// that retrain old heads.
-    pub fn trainable(&self) -> Vec<ParamGroup> {
-        let n = self.heads.len();
-        if n == 0 && !self.retrains_old_heads {
-            return Vec::new();
-        }
-        let first = if self.retrains_old_heads { 0 } else { n - 1 };
-        vec![ParamGroup::new(self.tensors(first..n), LrGroup::Base)]
-    }
-
     pub fn features(&self, x: &Tensor, train: bool) -> Tensor {
         self.net.features(x, train)
     }
@@ -290,31 +196,6 @@ impl Trunk {
         out
     }
 
-    /// Backbone = the trunk; per task only its head.
-    pub fn param_counts(&self) -> ParamCounts {
-        ParamCounts {
-            backbone: self.net.params(),
-            per_task: self.heads.iter().map(|h| (0, h.head_params())).collect(),
-        }
-    }
-
-    /// `trunk.NAME` and `task{t}.head.*`.
-    pub fn state(&self) -> BTreeMap<String, Tensor> {
-        let mut out = prefixed(&self.net.vs, "trunk");
-        for (i, h) in self.heads.iter().enumerate() {
-            out.extend(prefixed(&h.vs, &format!("task{}", i + 1)));
-        }
-        out
-    }
-
-    /// One network and a head; nothing task-specific besides the head.
-    pub fn flops(&self) -> Flops {
-        Flops {
-            base: self.setup.base_flops(&self.net.backbone),
-            calibration: 0,
-        }
-    }
-
     pub fn trunk_file(dir: &Path, task: usize) -> PathBuf {
         if task == 0 {
             base_file(dir)
@@ -327,8 +208,77 @@ impl Trunk {
         dir.join(format!("heads_after_task{}.safetensors", task + 1))
     }
 
+    fn freeze_finished_heads(&mut self) {
+        if !self.retrains_old_heads {
+            for h in &mut self.heads {
+                h.vs.freeze();
+            }
+        }
+    }
+}
+
+impl Model for Trunk {
+    /// Starts `task`: its head added, the trunk trainable, and the old heads too for methods
+    /// that retrain them.
+    fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
+        self.add_head(task)?;
+        self.net.vs.unfreeze();
+        if self.retrains_old_heads {
+            for h in &mut self.heads {
+                h.vs.unfreeze();
+            }
+        }
+        Ok(())
+    }
+
+    /// What trains: the trunk with the current head, or with every head so far for methods
+    /// that retrain old heads.
+    fn trainable(&self) -> Vec<ParamGroup> {
+        let n = self.heads.len();
+        if n == 0 && !self.retrains_old_heads {
+            return Vec::new();
+        }
+        let first = if self.retrains_old_heads { 0 } else { n - 1 };
+        vec![ParamGroup::new(self.tensors(first..n), LrGroup::Base)]
+    }
+
+    fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {
+        self.logits(x, task, train)
+    }
+
+    /// A finished head is frozen unless the method retrains old heads.
+    fn end_task(&mut self, _task: usize) -> anyhow::Result<()> {
+        self.freeze_finished_heads();
+        Ok(())
+    }
+
+    /// Backbone = the trunk; per task only its head.
+    fn param_counts(&self) -> ParamCounts {
+        ParamCounts {
+            backbone: self.net.params(),
+            per_task: self.heads.iter().map(|h| (0, h.head_params())).collect(),
+        }
+    }
+
+    /// `trunk.NAME` and `task{t}.head.*`.
+    fn state(&self) -> BTreeMap<String, Tensor> {
+        let mut out = prefixed(&self.net.vs, "trunk");
+        for (i, h) in self.heads.iter().enumerate() {
+            out.extend(prefixed(&h.vs, &format!("task{}", i + 1)));
+        }
+        out
+    }
+
+    /// One network and a head; nothing task-specific besides the head.
+    fn flops(&self) -> Flops {
+        Flops {
+            base: self.setup.base_flops(&self.net.backbone),
+            calibration: 0,
+        }
+    }
+
     /// Writes the trunk and head after `task` (and the old heads, for methods that train them).
-    pub fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
+    fn save(&self, dir: &Path, task: usize) -> anyhow::Result<Vec<Artifact>> {
         anyhow::ensure!(task < self.heads.len(), "task {} was not trained", task + 1);
         let mut out = Vec::new();
         let path = Self::trunk_file(dir, task);
@@ -355,7 +305,7 @@ impl Trunk {
     }
 
     /// Restores trunk and heads as they were after task `tasks` (1-based count).
-    pub fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {
+    fn load(&mut self, dir: &Path, tasks: usize) -> anyhow::Result<()> {
         anyhow::ensure!(tasks > 0, "nothing to load: 0 tasks");
         self.heads.clear();
         load_store(&self.net.vs, &Self::trunk_file(dir, tasks - 1))?;
@@ -370,21 +320,18 @@ impl Trunk {
                 copy_prefixed(&h.vs, &tensors, &format!("task{}", j + 1), &path)?;
             }
         }
+        self.freeze_finished_heads();
         Ok(())
     }
 
     /// Loads a trunk pretrained elsewhere; only with `finetune` (task 1 trains it further):
     /// these baselines have no frozen-base mode.
-    pub fn load_pretrained(
-        &mut self,
-        path: &Path,
-        finetune: bool,
-        method: &str,
-    ) -> anyhow::Result<()> {
+    fn load_pretrained_base(&mut self, path: &Path, finetune: bool) -> anyhow::Result<()> {
         anyhow::ensure!(
             finetune,
-            "method `{method}` trains its trunk on task 1, so a pretrained base needs \
-             base.finetune: true"
+            "method `{}` trains its trunk on task 1, so a pretrained base needs \
+             base.finetune: true",
+            self.setup.method()
         );
         load_store(&self.net.vs, path)?;
         Ok(())

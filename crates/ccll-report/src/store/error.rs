@@ -39,15 +39,20 @@ pub enum StoreError {
     #[error("no run with id {0} in the store (list them with `ccll-report runs`)")]
     UnknownRun(i64),
 
-    /// A sweep name (quoted in the message), or "with id N" for an unknown sweep id.
-    #[error("no sweep {} in the store (list them with `ccll-report sweeps`)", sweep_ref(.0))]
+    #[error("no sweep named '{0}' in the store (list them with `ccll-report sweeps`)")]
     UnknownSweep(String),
+
+    #[error("no sweep with id {0} in the store (list them with `ccll-report sweeps`)")]
+    UnknownSweepId(i64),
 
     #[error("run {run_id} has no result: its status is {status}")]
     NotFinished { run_id: i64, status: String },
 
     #[error("the result of run {run_id} cannot be recorded: {reason}")]
     InvalidResult { run_id: i64, reason: String },
+
+    #[error("the shared base {hash} cannot be recorded: {reason}")]
+    InvalidBase { hash: String, reason: String },
 
     #[error("run {run_id} holds unreadable data in column {column}: {reason}")]
     Corrupt {
@@ -67,13 +72,5 @@ impl StoreError {
             StoreError::Sql(sqlx::Error::Database(e)) => Some(e.message()),
             _ => None,
         }
-    }
-}
-
-fn sweep_ref(s: &str) -> String {
-    if s.starts_with("with id ") {
-        s.to_string()
-    } else {
-        format!("named '{s}'")
     }
 }

@@ -41,7 +41,7 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
             if known.is_none() {
-                return Err(StoreError::UnknownSweep(format!("with id {sweep_id}")));
+                return Err(StoreError::UnknownSweepId(sweep_id));
             }
         }
         let inserted: Option<i64> = sqlx::query_scalar(
@@ -304,9 +304,9 @@ impl Store {
             base.bytes
                 .map(i64::try_from)
                 .transpose()
-                .map_err(|_| StoreError::InvalidResult {
-                    run_id: 0,
-                    reason: format!("base {} has more bytes than SQLite can count", base.hash),
+                .map_err(|_| StoreError::InvalidBase {
+                    hash: base.hash.clone(),
+                    reason: "more bytes than SQLite can count".into(),
                 })?;
         sqlx::query(
             "INSERT INTO base_checkpoints (hash, path, sha256, bytes, source, created_at)

@@ -1,7 +1,7 @@
 //! `ccll params`: parameter and FLOP accounting of a model without training it.
 
-use ccll_core::accounting::param_report_for;
-use ccll_core::config::{MethodConfig, ModelConfig, RunConfig, TrainConfig};
+use ccll_core::config::{KeyError, MethodConfig, ModelConfig, RunConfig, TrainConfig};
+use ccll_core::run::param_report_for;
 use ccll_data::BenchmarkConfig;
 
 #[derive(clap::Args)]
@@ -51,26 +51,15 @@ pub fn run(a: ParamsArgs) -> anyhow::Result<()> {
             arch: a.arch.clone(),
             width: a.width,
         },
-        method: MethodConfig {
-            name: a.method.clone(),
-            alpha: Some(a.alpha),
-            beta: Some(a.beta),
-            options: Default::default(),
-        },
+        method: MethodConfig::named(&a.method, Some(a.alpha), Some(a.beta))
+            .map_err(|e| flag_error(&e))?,
         train: TrainConfig {
             device: "cpu".into(),
             ..Default::default()
         },
         base: Default::default(),
     };
-    config.validate().map_err(|e| {
-        anyhow::anyhow!(
-            "--{}",
-            e.to_string()
-                .trim_start_matches("method.")
-                .trim_start_matches("model.")
-        )
-    })?;
+    config.validate().map_err(|e| flag_error(&e))?;
     let channels = a
         .channels
         .unwrap_or(if a.arch == "convnet" { 1 } else { 3 });
@@ -109,4 +98,14 @@ pub fn run(a: ParamsArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A config key's error as the flag of this command that set it (`method.alpha` is `--alpha`,
+/// `method.name` is `--method`).
+fn flag_error(e: &KeyError) -> anyhow::Error {
+    let flag = match e.key.as_str() {
+        "method.name" => "method",
+        key => key.rsplit('.').next().unwrap_or(key),
+    };
+    anyhow::anyhow!("--{flag}: {}", e.message)
 }

@@ -5,7 +5,7 @@ use super::progress::RunProgress;
 use ccll_core::run::{run, RunOptions, RESULT_FILE};
 use ccll_core::RunConfig;
 use ccll_report::Store;
-use ccll_runner::sweep::new_run_row;
+use ccll_runner::rows::new_run_row;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -42,7 +42,7 @@ pub fn run_cmd(args: TrainArgs) -> anyhow::Result<()> {
             args.out
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| cfg.method.name.clone())
+                .unwrap_or_else(|| cfg.method.name().to_string())
         });
         Some(Recorder::start(&cfg, &label, args.db.as_deref())?)
     };
@@ -51,7 +51,8 @@ pub fn run_cmd(args: TrainArgs) -> anyhow::Result<()> {
         out_dir: args.out.clone(),
         base_dir: args.base_dir,
     };
-    let mut progress = RunProgress::new(&format!("{} on {}", cfg.method.name, cfg.benchmark.name));
+    let mut progress =
+        RunProgress::new(&format!("{} on {}", cfg.method.name(), cfg.benchmark.name));
     let result = run(&cfg, &opts, &mut |e| progress.event(&e));
     progress.finish();
     if let Some(r) = &recorder {
@@ -91,7 +92,8 @@ impl Recorder {
         let rt = super::runtime()?;
         let path = Store::resolve_path(db);
         let (commit, dirty) = ccll_runner::git::describe();
-        let row = new_run_row(cfg, label, serde_json::json!({}), None, commit, dirty);
+        let id = ccll_runner::identity::identity(cfg);
+        let row = new_run_row(cfg, &id, label, serde_json::json!({}), None, commit, dirty);
         let (store, run_id) = rt.block_on(async {
             let store = Store::open(&path).await?;
             let id = store.register_run(&row).await?;

@@ -8,7 +8,7 @@
 //! the runner is SIGKILLed: no orphan keeps writing into a run directory that the next runner
 //! will reuse.
 
-use super::{Exit, Started};
+use super::{Exit, LaunchError, Started};
 use crate::job::{Job, JOB_FILE};
 use crate::plan::JobRef;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -159,15 +159,18 @@ impl LocalExecutor {
         )
     }
 
-    pub fn launch(&mut self, jobs: Vec<(JobRef, Job)>) -> Vec<Result<Started, (JobRef, String)>> {
+    pub fn launch(&mut self, jobs: Vec<(JobRef, Job)>) -> Vec<Result<Started, LaunchError>> {
         jobs.into_iter()
             .map(|(r, job)| self.launch_one(r, job))
             .collect()
     }
 
-    fn launch_one(&mut self, r: JobRef, mut job: Job) -> Result<Started, (JobRef, String)> {
+    fn launch_one(&mut self, r: JobRef, mut job: Job) -> Result<Started, LaunchError> {
         let Some(slot_idx) = self.slots.iter().position(|s| !s.busy) else {
-            return Err((r, "no free slot (internal error)".into()));
+            return Err(LaunchError {
+                job: r,
+                reason: "no free slot (internal error)".into(),
+            });
         };
         let slot = self.slots[slot_idx].clone();
         job.config.train.device = match slot.device {
@@ -175,7 +178,7 @@ impl LocalExecutor {
             SlotDevice::Cuda(_) => "cuda:0".into(),
         };
         job.threads = slot.threads;
-        let fail = |m: String| (r, m);
+        let fail = |reason: String| LaunchError { job: r, reason };
         let job_file = job.out_dir.join(JOB_FILE);
         let text = serde_json::to_vec_pretty(&job).map_err(|e| fail(e.to_string()))?;
         std::fs::write(&job_file, text)

@@ -30,6 +30,14 @@ pub struct Started {
     pub device: String,
 }
 
+/// A job that could not be started, and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}")]
+pub struct LaunchError {
+    pub job: JobRef,
+    pub reason: String,
+}
+
 pub enum Executor {
     Local(local::LocalExecutor),
     Slurm(slurm::SlurmExecutor),
@@ -54,10 +62,7 @@ impl Executor {
 
     /// Starts a batch of jobs (at most `free_slots`). Each job gets its device and thread
     /// budget here. Per job: where it started, or why it could not start.
-    pub async fn launch(
-        &mut self,
-        jobs: Vec<(JobRef, Job)>,
-    ) -> Vec<Result<Started, (JobRef, String)>> {
+    pub async fn launch(&mut self, jobs: Vec<(JobRef, Job)>) -> Vec<Result<Started, LaunchError>> {
         match self {
             Executor::Local(e) => e.launch(jobs),
             Executor::Slurm(e) => e.launch(jobs).await,

@@ -11,7 +11,7 @@
 //! responsible for are kept in `.slurm/active.json`, so that a runner that was killed can
 //! cancel its leftovers before it starts again.
 
-use super::{Exit, Started};
+use super::{Exit, LaunchError, Started};
 use crate::job::Job;
 use crate::plan::JobRef;
 use std::collections::{BTreeMap, HashMap};
@@ -173,10 +173,7 @@ impl SlurmExecutor {
         parts.join(" ")
     }
 
-    pub async fn launch(
-        &mut self,
-        jobs: Vec<(JobRef, Job)>,
-    ) -> Vec<Result<Started, (JobRef, String)>> {
+    pub async fn launch(&mut self, jobs: Vec<(JobRef, Job)>) -> Vec<Result<Started, LaunchError>> {
         let mut out = Vec::new();
         let mut rest = jobs;
         while !rest.is_empty() {
@@ -187,91 +184,25 @@ impl SlurmExecutor {
         out
     }
 
-    async fn submit(&mut self, jobs: Vec<(JobRef, Job)>) -> Vec<Result<Started, (JobRef, String)>> {
+    /// Submits one array of `jobs`: per job, the array task it became, or why none did.
+    async fn submit(&mut self, jobs: Vec<(JobRef, Job)>) -> Vec<Result<Started, LaunchError>> {
         let refs: Vec<JobRef> = jobs.iter().map(|(r, _)| *r).collect();
-        let all_fail = |m: String| refs.iter().map(|r| Err((*r, m.clone()))).collect();
-        if let Err(e) = std::fs::create_dir_all(&self.dir) {
-            return all_fail(format!("creating {}: {e}", self.dir.display()));
-        }
-        self.batches += 1;
-        let stem = format!("batch-{}-{}", std::process::id(), self.batches);
-        let list_path = self.dir.join(format!("{stem}.jobs.json"));
-        let script_path = self.dir.join(format!("{stem}.sh"));
-        let device = if self.opts.uses_gpu() {
-            "cuda:0"
-        } else {
-            "cpu"
+        let submitted = match self.write_array(jobs) {
+            Ok((script, dir_s, cwd, n)) => self.sbatch(&script, &dir_s, &cwd, n).await,
+            Err(e) => Err(e),
         };
-        let threads = self.opts.cpus_per_task.unwrap_or(1) as usize;
-        let list: Vec<Job> = jobs
-            .into_iter()
-            .map(|(_, mut j)| {
-                j.config.train.device = device.into();
-                j.threads = threads;
-                j
-            })
-            .collect();
-        let checked = (|| -> Result<(String, String, String, String), String> {
-            Ok((
-                safe_path(&self.exe)?,
-                safe_path(&list_path)?,
-                safe_path(&self.dir)?,
-                safe_path(&crate::layout::absolute(Path::new(".")))?,
-            ))
-        })();
-        let (exe, list_s, dir_s, cwd) = match checked {
-            Ok(x) => x,
-            Err(e) => return all_fail(e),
-        };
-        let write = serde_json::to_vec_pretty(&list)
-            .map_err(|e| e.to_string())
-            .and_then(|b| std::fs::write(&list_path, b).map_err(|e| e.to_string()))
-            .and_then(|()| {
-                std::fs::write(&script_path, batch_script(&exe, &list_s)).map_err(|e| e.to_string())
-            });
-        if let Err(e) = write {
-            return all_fail(format!("writing the array files in {dir_s}: {e}"));
-        }
-        let mut args = vec![
-            "--parsable".to_string(),
-            format!("--array=0-{}", list.len() - 1),
-            format!("--job-name=ccll-{}", self.sweep),
-            format!("--output={dir_s}/slurm-%A_%a.out"),
-            format!("--chdir={cwd}"),
-        ];
-        args.extend(
-            self.opts
-                .sbatch_settings()
-                .map(|(k, v)| format!("--{k}={v}")),
-        );
-        args.push(script_path.to_string_lossy().into_owned());
-        let output = Command::new("sbatch")
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-            .await;
-        let array_id = match output {
-            Err(e) => return all_fail(format!("cannot run sbatch: {e}")),
-            Ok(o) if !o.status.success() => {
-                return all_fail(format!(
-                    "sbatch failed ({}): {}",
-                    o.status,
-                    String::from_utf8_lossy(&o.stderr).trim()
-                ))
-            }
-            Ok(o) => {
-                let text = String::from_utf8_lossy(&o.stdout);
-                match text
-                    .trim()
-                    .split(';')
-                    .next()
-                    .and_then(|id| id.trim().parse::<u64>().ok())
-                {
-                    Some(id) => id,
-                    None => {
-                        return all_fail(format!("sbatch said `{}`, not a job id", text.trim()))
-                    }
-                }
+        let array_id = match submitted {
+            Ok(id) => id,
+            Err(reason) => {
+                return refs
+                    .iter()
+                    .map(|r| {
+                        Err(LaunchError {
+                            job: *r,
+                            reason: reason.clone(),
+                        })
+                    })
+                    .collect()
             }
         };
         let now = Instant::now();
@@ -296,6 +227,89 @@ impl SlurmExecutor {
                 })
             })
             .collect()
+    }
+
+    /// Writes the array's job list (each job given the allocation's device and CPUs) and its
+    /// batch script; returns the script, the array directory and working directory as
+    /// checked argv-safe paths, and the number of tasks.
+    fn write_array(
+        &mut self,
+        jobs: Vec<(JobRef, Job)>,
+    ) -> Result<(PathBuf, String, String, usize), String> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("creating {}: {e}", self.dir.display()))?;
+        self.batches += 1;
+        let stem = format!("batch-{}-{}", std::process::id(), self.batches);
+        let list_path = self.dir.join(format!("{stem}.jobs.json"));
+        let script_path = self.dir.join(format!("{stem}.sh"));
+        let device = if self.opts.uses_gpu() {
+            "cuda:0"
+        } else {
+            "cpu"
+        };
+        let threads = self.opts.cpus_per_task.unwrap_or(1) as usize;
+        let list: Vec<Job> = jobs
+            .into_iter()
+            .map(|(_, mut j)| {
+                j.config.train.device = device.into();
+                j.threads = threads;
+                j
+            })
+            .collect();
+        let exe = safe_path(&self.exe)?;
+        let list_s = safe_path(&list_path)?;
+        let dir_s = safe_path(&self.dir)?;
+        let cwd = safe_path(&crate::layout::absolute(Path::new(".")))?;
+        serde_json::to_vec_pretty(&list)
+            .map_err(|e| e.to_string())
+            .and_then(|b| std::fs::write(&list_path, b).map_err(|e| e.to_string()))
+            .and_then(|()| {
+                std::fs::write(&script_path, batch_script(&exe, &list_s)).map_err(|e| e.to_string())
+            })
+            .map_err(|e| format!("writing the array files in {dir_s}: {e}"))?;
+        Ok((script_path, dir_s, cwd, list.len()))
+    }
+
+    /// Runs `sbatch` for an array of `tasks` tasks; the array's job id.
+    async fn sbatch(
+        &self,
+        script: &Path,
+        dir_s: &str,
+        cwd: &str,
+        tasks: usize,
+    ) -> Result<u64, String> {
+        let mut args = vec![
+            "--parsable".to_string(),
+            format!("--array=0-{}", tasks - 1),
+            format!("--job-name=ccll-{}", self.sweep),
+            format!("--output={dir_s}/slurm-%A_%a.out"),
+            format!("--chdir={cwd}"),
+        ];
+        args.extend(
+            self.opts
+                .sbatch_settings()
+                .map(|(k, v)| format!("--{k}={v}")),
+        );
+        args.push(script.to_string_lossy().into_owned());
+        let o = Command::new("sbatch")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| format!("cannot run sbatch: {e}"))?;
+        if !o.status.success() {
+            return Err(format!(
+                "sbatch failed ({}): {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
+        }
+        let text = String::from_utf8_lossy(&o.stdout);
+        text.trim()
+            .split(';')
+            .next()
+            .and_then(|id| id.trim().parse::<u64>().ok())
+            .ok_or_else(|| format!("sbatch said `{}`, not a job id", text.trim()))
     }
 
     fn array_ids(&self) -> Vec<u64> {
