@@ -55,21 +55,33 @@ fi
 torch_dir=$("$VENV/bin/python" -W ignore -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 [ "$(readlink "$VENV/libtorch" 2>/dev/null)" = "$torch_dir" ] || ln -sfn "$torch_dir" "$VENV/libtorch"
 
+# --- A writable directory on PATH (for just and the two binaries) ---------------------------
+bin_dir=""
+for d in /usr/local/bin "$HOME/.cargo/bin" "$HOME/.local/bin"; do
+  case ":$PATH:" in *":$d:"*) [ -w "$d" ] && { bin_dir=$d; break; } ;; esac
+done
+
 # --- just --------------------------------------------------------------------------------
 if ! command -v just >/dev/null; then
   log "installing just (PyPI rust-just)"
   [ -x "$VENV/bin/just" ] || "$VENV/bin/python" -m pip install -q rust-just
-  target=""
-  for d in /usr/local/bin "$HOME/.cargo/bin" "$HOME/.local/bin"; do
-    case ":$PATH:" in *":$d:"*) [ -w "$d" ] && { target=$d; break; } ;; esac
-  done
-  [ -n "$target" ] || die "no writable directory on PATH for just; add $PWD/$VENV/bin to PATH"
-  install -m 0755 "$VENV/bin/just" "$target/just"
+  [ -n "$bin_dir" ] || die "no writable directory on PATH for just; add $PWD/$VENV/bin to PATH"
+  install -m 0755 "$VENV/bin/just" "$bin_dir/just"
 fi
 
 # --- Build and data ------------------------------------------------------------------------
 log "building ccll and ccll-report"
 cargo build --quiet --workspace --bins
+# `ccll` and `ccll-report` on PATH as links to this checkout's build, so the README's commands
+# run as typed (and a rebuild is what they run). Another checkout's links are replaced.
+for b in ccll ccll-report; do
+  if [ -n "$bin_dir" ]; then
+    [ "$(readlink "$bin_dir/$b" 2>/dev/null)" = "$PWD/target/debug/$b" ] ||
+      ln -sfn "$PWD/target/debug/$b" "$bin_dir/$b"
+  else
+    log "note: no writable directory on PATH; run $PWD/target/debug/$b or add it to PATH"
+  fi
+done
 log "fetching MNIST and Fashion-MNIST into ${CCLL_DATA:-data}"
 ./target/debug/ccll data fetch all
 # CIFAR-10 is in no registry; where the project's shared data folder has the JPEG copy,

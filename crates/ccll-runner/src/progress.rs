@@ -22,8 +22,11 @@ struct JobLine {
 impl JobLine {
     fn text(&self) -> String {
         let mut parts = Vec::new();
-        if let Some((t, n)) = self.task {
-            parts.push(format!("task {t}/{n}"));
+        match self.task {
+            // A base job's events may not say how many tasks there are.
+            Some((t, 0)) => parts.push(format!("task {t}")),
+            Some((t, n)) => parts.push(format!("task {t}/{n}")),
+            None => {}
         }
         if let Some((e, n)) = self.epoch {
             parts.push(format!("epoch {e}/{n}"));
