@@ -17,6 +17,15 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tch::Device;
 
+/// Most epochs per task (and of the base) a config may ask for.
+pub const MAX_EPOCHS: usize = 10_000;
+/// Largest training or evaluation batch.
+pub const MAX_BATCH: usize = 65_536;
+/// Largest seed: the store keeps seeds in SQLite's signed 64-bit integers.
+pub const MAX_SEED: u64 = i64::MAX as u64;
+/// Most libtorch threads.
+pub const MAX_THREADS: usize = 1024;
+
 /// One lifelong run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,68 +84,115 @@ impl RunConfig {
 
     /// Checks values that serde cannot (ranges, names, combinations).
     pub fn validate(&self) -> Result<(), KeyError> {
-        let t = &self.train;
-        let positive = |key: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(KeyError::new(
-                    key,
-                    format!("must be a positive number, got {v}"),
-                ))
-            }
-        };
-        if t.epochs == 0 {
-            return Err(KeyError::new("train.epochs", "must be at least 1"));
+        match self.problems().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        if t.base_epochs == Some(0) {
-            return Err(KeyError::new("train.base_epochs", "must be at least 1"));
+    }
+
+    /// Every value serde cannot check (ranges, names, combinations), so that all problems of
+    /// a config are reported at once. The upper bounds catch what would otherwise fail only
+    /// after training (a seed the store cannot hold) or in the worker (a batch or epoch
+    /// count no run could finish).
+    pub fn problems(&self) -> Vec<KeyError> {
+        let t = &self.train;
+        let mut out = Vec::new();
+        let mut bad = |key: &str, message: String| out.push(KeyError::new(key, message));
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        for (key, v) in [
+            ("train.epochs", Some(t.epochs)),
+            ("train.base_epochs", t.base_epochs),
+            ("base.epochs", self.base.epochs),
+        ] {
+            match v {
+                Some(0) => bad(key, "must be at least 1".into()),
+                Some(n) if n > MAX_EPOCHS => {
+                    bad(key, format!("must be at most {MAX_EPOCHS}, got {n}"))
+                }
+                _ => {}
+            }
         }
         if t.batch_size < 2 {
-            return Err(KeyError::new("train.batch_size", "must be at least 2"));
+            bad("train.batch_size", "must be at least 2".into());
         }
         if t.eval_batch_size == 0 {
-            return Err(KeyError::new("train.eval_batch_size", "must be at least 1"));
+            bad("train.eval_batch_size", "must be at least 1".into());
         }
-        positive("train.lr", t.lr)?;
-        if let Some(lr) = t.calibration_lr {
-            positive("train.calibration_lr", lr)?;
+        for (key, v) in [
+            ("train.batch_size", t.batch_size),
+            ("train.eval_batch_size", t.eval_batch_size),
+        ] {
+            if v > MAX_BATCH {
+                bad(key, format!("must be at most {MAX_BATCH}, got {v}"));
+            }
+        }
+        if t.seed > MAX_SEED {
+            bad(
+                "train.seed",
+                format!(
+                    "must be at most {MAX_SEED} (the results store keeps seeds as 64-bit \
+                     signed integers), got {}",
+                    t.seed
+                ),
+            );
+        }
+        if t.threads > MAX_THREADS {
+            bad(
+                "train.threads",
+                format!("must be at most {MAX_THREADS}, got {}", t.threads),
+            );
+        }
+        if !positive(t.lr) {
+            bad(
+                "train.lr",
+                format!("must be a positive number, got {}", t.lr),
+            );
+        }
+        if let Some(lr) = t.calibration_lr.filter(|lr| !positive(*lr)) {
+            bad(
+                "train.calibration_lr",
+                format!("must be a positive number, got {lr}"),
+            );
         }
         if !(0.0..1.0).contains(&t.momentum) {
-            return Err(KeyError::new(
+            bad(
                 "train.momentum",
                 format!("must be in [0, 1), got {}", t.momentum),
-            ));
+            );
         }
         if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
-            return Err(KeyError::new("train.weight_decay", "must be >= 0"));
+            bad("train.weight_decay", "must be >= 0".into());
         }
         if t.schedule == ScheduleKind::Step {
             if t.step_size == 0 {
-                return Err(KeyError::new("train.step_size", "must be at least 1"));
+                bad("train.step_size", "must be at least 1".into());
             }
-            positive("train.gamma", t.gamma)?;
-        }
-        crate::device::parse_device(&t.device).map_err(|m| KeyError::new("train.device", m))?;
-        self.model.arch()?;
-        if let Some(w) = self.model.width {
-            if !(1..=4096).contains(&w) {
-                return Err(KeyError::new(
-                    "model.width",
-                    format!("must be 1..=4096, got {w}"),
-                ));
+            if !positive(t.gamma) {
+                bad(
+                    "train.gamma",
+                    format!("must be a positive number, got {}", t.gamma),
+                );
             }
         }
-        if self.base.epochs == Some(0) {
-            return Err(KeyError::new("base.epochs", "must be at least 1"));
+        if let Err(m) = crate::device::parse_device(&t.device) {
+            bad("train.device", m);
+        }
+        if let Err(e) = self.model.arch() {
+            out.push(e);
+        }
+        if let Some(w) = self.model.width.filter(|w| !(1..=4096).contains(w)) {
+            out.push(KeyError::new(
+                "model.width",
+                format!("must be 1..=4096, got {w}"),
+            ));
         }
         if self.base.finetune && self.base.source == BaseSource::Task1 {
-            return Err(KeyError::new(
+            out.push(KeyError::new(
                 "base.finetune",
                 "fine-tuning on task 1 needs another base.source (e.g. {name: fashion_mnist})",
             ));
         }
-        Ok(())
+        out
     }
 
     /// What the method's strategy is built from, for data of `image_shape` and tasks of
@@ -258,5 +314,36 @@ train: {epochs: 2, batch_size: 32, lr: 0.05, seed: 0, device: cpu}
         assert_eq!(c.base.source.label(), "fashion_mnist");
         let text = format!("{EXAMPLE}base: {{source: imagenet}}\n");
         assert!(RunConfig::from_yaml(&text, "r").is_err());
+    }
+
+    #[test]
+    fn values_the_store_or_the_worker_would_reject_are_refused_up_front_all_at_once() {
+        let text = EXAMPLE.replace(
+            "train: {epochs: 2, batch_size: 32, lr: 0.05, seed: 0, device: cpu}",
+            "train: {epochs: 1000000000000, batch_size: 18446744073709551615, lr: 0.05, \
+             seed: 18446744073709551615, device: cpu}",
+        );
+        let cfg: RunConfig = serde_yaml::from_str(&text).unwrap();
+        let keys: Vec<String> = cfg.problems().into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        assert_eq!(
+            keys[0],
+            "train.epochs: must be at most 10000, got 1000000000000"
+        );
+        assert_eq!(
+            keys[1],
+            "train.batch_size: must be at most 65536, got 18446744073709551615"
+        );
+        assert!(
+            keys[2].starts_with("train.seed: must be at most 9223372036854775807"),
+            "{keys:?}"
+        );
+        let e = RunConfig::from_yaml(&text, "run.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("run.yaml:5: train.epochs: must be at most"),
+            "{e}"
+        );
     }
 }

@@ -223,6 +223,7 @@ fn build_benchmark(cfg: &BenchmarkConfig, data_root: &Path) -> Result<Benchmark,
 /// source against a benchmark before loading either).
 pub fn benchmark_image_shape(cfg: &BenchmarkConfig) -> Result<[i64; 3], DataError> {
     if cfg.name == "synthetic" {
+        synthetic::validate(cfg)?;
         let size = cfg.image_size.unwrap_or(synthetic::DEFAULT_SIZE);
         return Ok([
             cfg.channels.unwrap_or(synthetic::DEFAULT_CHANNELS),

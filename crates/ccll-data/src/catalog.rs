@@ -180,6 +180,9 @@ pub(crate) fn find(name: &str) -> Result<&'static BenchmarkSpec, DataError> {
         .ok_or_else(|| DataError::UnknownBenchmark(name.to_string(), benchmark_names().join(", ")))
 }
 
+/// Most tasks (and classes per task) of a benchmark cut from a dataset.
+const MAX_TASKS: usize = 10_000;
+
 /// Default side of image-folder images: practical on a CPU or one GPU; the paper's 224 is one
 /// `image_size: 224` away.
 pub const DEFAULT_FOLDER_IMAGE_SIZE: i64 = 64;
@@ -203,6 +206,16 @@ impl BenchmarkSpec {
         }
         if matches!(cfg.tasks, Some(0)) || matches!(cfg.classes_per_task, Some(0 | 1)) {
             return bad("tasks must be >= 1 and classes_per_task >= 2".into());
+        }
+        if cfg.tasks.is_some_and(|t| t > MAX_TASKS)
+            || cfg.classes_per_task.is_some_and(|c| c > MAX_TASKS)
+        {
+            let shown = |v: Option<usize>| v.map_or("unset".to_string(), |n| n.to_string());
+            return bad(format!(
+                "tasks and classes_per_task must be at most {MAX_TASKS} (got tasks: {}, classes_per_task: {})",
+                shown(cfg.tasks),
+                shown(cfg.classes_per_task)
+            ));
         }
         if cfg.coarse_labels && self.name != "cifar100" {
             return bad("coarse_labels applies to `cifar100` only".into());

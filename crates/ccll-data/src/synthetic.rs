@@ -12,36 +12,77 @@ const DEFAULTS: (usize, usize, i64, i64, usize, usize) =
 pub(crate) const DEFAULT_SIZE: i64 = 16;
 pub(crate) const DEFAULT_CHANNELS: i64 = 1;
 
-pub(crate) fn build(cfg: &BenchmarkConfig) -> Result<Benchmark, DataError> {
+/// Most tasks, classes per task and images per class of a synthetic benchmark.
+const MAX_TASKS: usize = 1000;
+const MAX_CLASSES: usize = 1000;
+const MAX_PER_CLASS: usize = 100_000;
+/// Largest synthetic benchmark in memory (float32 pixels, train and test).
+const MAX_BYTES: f64 = 8.0 * (1u64 << 30) as f64;
+
+/// The synthetic benchmark's sizes, checked: what `build` generates and what a dry run checks
+/// without generating anything.
+pub(crate) fn validate(cfg: &BenchmarkConfig) -> Result<(), DataError> {
     let tasks = cfg.tasks.unwrap_or(DEFAULTS.0);
     let classes = cfg.classes_per_task.unwrap_or(DEFAULTS.1);
     let size = cfg.image_size.unwrap_or(DEFAULTS.2);
     let channels = cfg.channels.unwrap_or(DEFAULTS.3);
     let train_n = cfg.train_per_class.unwrap_or(DEFAULTS.4);
     let test_n = cfg.test_per_class.unwrap_or(DEFAULTS.5);
-    let bad = |message: String| DataError::Config {
-        benchmark: "synthetic".into(),
-        message,
+    let bad = |message: String| {
+        Err(DataError::Config {
+            benchmark: "synthetic".into(),
+            message,
+        })
     };
     if tasks == 0 || classes < 2 {
-        return Err(bad(format!(
+        return bad(format!(
             "needs tasks >= 1 and classes_per_task >= 2 (got tasks: {tasks}, classes_per_task: {classes})"
-        )));
+        ));
+    }
+    if tasks > MAX_TASKS || classes > MAX_CLASSES {
+        return bad(format!(
+            "tasks must be at most {MAX_TASKS} and classes_per_task at most {MAX_CLASSES} (got {tasks} and {classes})"
+        ));
     }
     if !(4..=512).contains(&size) || !(1..=4).contains(&channels) {
-        return Err(bad(format!(
+        return bad(format!(
             "image_size must be 4..=512 and channels 1..=4 (got {size} and {channels})"
-        )));
+        ));
     }
     if !(0.0..1.0).contains(&cfg.validation_fraction) {
-        return Err(bad(format!(
+        return bad(format!(
             "validation_fraction must be in [0, 1), got {}",
             cfg.validation_fraction
-        )));
+        ));
     }
     if train_n == 0 || test_n == 0 {
-        return Err(bad("train_per_class and test_per_class must be >= 1".into()));
+        return bad("train_per_class and test_per_class must be >= 1".into());
     }
+    if train_n > MAX_PER_CLASS || test_n > MAX_PER_CLASS {
+        return bad(format!(
+            "train_per_class and test_per_class must be at most {MAX_PER_CLASS} (got {train_n} and {test_n})"
+        ));
+    }
+    let bytes =
+        (tasks * classes * (train_n + test_n)) as f64 * (channels * size * size) as f64 * 4.0;
+    if bytes > MAX_BYTES {
+        return bad(format!(
+            "would need {:.1} GiB of images (at most {:.0} GiB); use fewer tasks, classes, images or a smaller image_size",
+            bytes / (1u64 << 30) as f64,
+            MAX_BYTES / (1u64 << 30) as f64
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn build(cfg: &BenchmarkConfig) -> Result<Benchmark, DataError> {
+    validate(cfg)?;
+    let tasks = cfg.tasks.unwrap_or(DEFAULTS.0);
+    let classes = cfg.classes_per_task.unwrap_or(DEFAULTS.1);
+    let size = cfg.image_size.unwrap_or(DEFAULTS.2);
+    let channels = cfg.channels.unwrap_or(DEFAULTS.3);
+    let train_n = cfg.train_per_class.unwrap_or(DEFAULTS.4);
+    let test_n = cfg.test_per_class.unwrap_or(DEFAULTS.5);
     let mut rng = SplitMix(0x5eed_cc11);
     let mut out = Vec::with_capacity(tasks);
     for t in 0..tasks {

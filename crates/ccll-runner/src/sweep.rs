@@ -5,7 +5,7 @@ use crate::dry_run::dry_run_text;
 use crate::executor::local::{make_slots, parse_devices, LocalExecutor};
 use crate::executor::slurm::{cancel_leftovers, SlurmExecutor, SlurmOptions};
 use crate::executor::Executor;
-use crate::grid::{expand, Expanded};
+use crate::grid::{expand_limited, Expanded};
 use crate::layout::Layout;
 use crate::lock::{holder, FileLock};
 use crate::plan::Plan;
@@ -54,6 +54,8 @@ pub struct SweepOptions {
     pub reports: Option<PathBuf>,
     /// Plain lines even on a terminal.
     pub plain: bool,
+    /// Refuse a study that expands to more grid points than this.
+    pub max_runs: usize,
 }
 
 /// Runs a sweep and returns the process exit status.
@@ -65,7 +67,12 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
         Ok(s) => s,
         Err(p) => return Ok(invalid(&p)),
     };
-    let expanded = match expand(&study, opts.profile.as_deref(), &opts.overrides) {
+    let expanded = match expand_limited(
+        &study,
+        opts.profile.as_deref(),
+        &opts.overrides,
+        opts.max_runs,
+    ) {
         Ok(x) => x,
         Err(p) => return Ok(invalid(&p)),
     };

@@ -347,3 +347,76 @@ fn a_claim_selecting_no_run_is_a_note_and_a_malformed_one_an_error() {
         .to_string();
     assert!(err.contains("metrik"), "{err}");
 }
+
+#[test]
+fn a_huge_grid_is_refused_before_any_point_is_checked() {
+    let text = "\
+name: huge
+defaults:
+  benchmark: {name: synthetic}
+  model: {arch: convnet, width: 8}
+  method: {name: ccll}
+grid:
+  train.seed: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+  train.lr: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+  train.epochs: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+  train.batch_size: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+  train.momentum: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85]
+  model.width: [4, 8, 12, 16, 20, 24, 28, 32, 36, 40]
+";
+    let started = std::time::Instant::now();
+    let e = expand(&study(text), None, &[]).unwrap_err().to_string();
+    assert!(
+        e.contains("1000000 grid points, more than the limit of 10000") && e.contains("--max-runs"),
+        "{e}"
+    );
+    // Refused from the axes' sizes alone (a million checked points took 79 s).
+    assert!(started.elapsed().as_secs() < 10);
+    let ok = ccll_runner::grid::expand_limited(
+        &study(text),
+        None,
+        &[
+            "train.seed=0".into(),
+            "train.lr=0.1".into(),
+            "train.epochs=1".into(),
+            "model.width=8".into(),
+        ],
+        100,
+    )
+    .unwrap();
+    assert_eq!(ok.runs.len(), 100);
+}
+
+#[test]
+fn every_problem_of_a_run_is_reported_at_once() {
+    let text = "\
+name: bad
+defaults:
+  benchmark: {name: synthetic}
+  model: {arch: convnet, width: 8}
+  method: {name: ccll}
+  train: {seed: 18446744073709551615, batch_size: 1, epochs: 0}
+";
+    let e = expand(&study(text), None, &[]).unwrap_err();
+    let messages: Vec<&str> = e.0.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(messages.len(), 3, "{e}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("train.epochs: must be at least 1")),
+        "{e}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("train.batch_size: must be at least 2")),
+        "{e}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("train.seed: must be at most 9223372036854775807")),
+        "{e}"
+    );
+    assert!(e.0.iter().all(|p| p.line == Some(6)), "{e}");
+}

@@ -92,6 +92,9 @@ pub struct SweepArgs {
     /// Plain log lines instead of progress bars, even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Refuse a study that expands to more grid points than this (before any is checked).
+    #[arg(long, default_value_t = ccll_runner::grid::DEFAULT_MAX_RUNS)]
+    pub max_runs: usize,
 }
 
 pub fn run(a: SweepArgs) -> anyhow::Result<u8> {
@@ -129,6 +132,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<u8> {
         data_root: Some(absolute(&ccll_data::data_root(a.data_root.as_deref()))),
         reports: (!a.no_report).then_some(a.reports_dir),
         plain: a.plain,
+        max_runs: a.max_runs,
     };
     super::runtime()?.block_on(sweep(&opts))
 }
