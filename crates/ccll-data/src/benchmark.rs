@@ -2,7 +2,7 @@
 
 use crate::catalog;
 use crate::image_folder::{self, FolderOptions};
-use crate::layout::{locate, Wanted};
+use crate::layout::{locate, wanted};
 use crate::splits::{class_order, make_task, Drawing};
 use crate::transform::{conform, convert_normalization, pooled_normalization};
 use crate::{cifar, idx, svhn, synthetic};
@@ -219,6 +219,25 @@ fn build_benchmark(cfg: &BenchmarkConfig, data_root: &Path) -> Result<Benchmark,
     })
 }
 
+/// Finds every file a benchmark config reads (under its `data_root`, else `data_root`)
+/// without reading any: the check a sweep makes before it starts a job.
+pub fn locate_benchmark_data(cfg: &BenchmarkConfig, data_root: &Path) -> Result<(), DataError> {
+    if cfg.name == "synthetic" {
+        return Ok(());
+    }
+    let spec = catalog::find(&cfg.name)?;
+    let root = cfg.data_root.as_deref().unwrap_or(data_root);
+    for part in spec.parts {
+        locate(
+            part.dataset,
+            root,
+            cfg.dataset_dir.as_deref(),
+            &wanted(part.dataset),
+        )?;
+    }
+    Ok(())
+}
+
 /// `[C, H, W]` of the images a config yields, without reading any file (for checking a base
 /// source against a benchmark before loading either).
 pub fn benchmark_image_shape(cfg: &BenchmarkConfig) -> Result<[i64; 3], DataError> {
@@ -296,13 +315,5 @@ pub(crate) fn locate_folder(
     root: &Path,
     explicit: Option<&Path>,
 ) -> Result<PathBuf, DataError> {
-    let wanted = [
-        Wanted {
-            alternates: &["train"],
-        },
-        Wanted {
-            alternates: &["val", "test"],
-        },
-    ];
-    Ok(locate(ds, root, explicit, &wanted)?.dir)
+    Ok(locate(ds, root, explicit, &wanted(ds))?.dir)
 }

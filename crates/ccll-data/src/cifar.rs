@@ -3,7 +3,7 @@
 //! `[C, H, W]`. CIFAR-10 records have one label byte, CIFAR-100 records two (coarse, fine).
 
 use crate::error::thousands;
-use crate::layout::{locate, Wanted};
+use crate::layout::{locate, wanted};
 use crate::{
     DataError, DatasetId, RawDataset, RawSplit, CIFAR100_COARSE_CLASSES, CIFAR100_FINE_CLASSES,
     CIFAR10_CLASSES,
@@ -89,7 +89,7 @@ pub fn read_cifar100_file(path: &Path) -> Result<(RawSplit, Vec<i64>), DataError
 }
 
 /// The batch files of CIFAR-10, training batches first.
-pub(crate) const CIFAR10_FILES: [&str; 6] = [
+pub(crate) static CIFAR10_FILES: [&str; 6] = [
     "data_batch_1.bin",
     "data_batch_2.bin",
     "data_batch_3.bin",
@@ -100,13 +100,12 @@ pub(crate) const CIFAR10_FILES: [&str; 6] = [
 
 /// Loads CIFAR-10 (five training batches, one test batch).
 pub fn load_cifar10(root: &Path, explicit: Option<&Path>) -> Result<RawDataset, DataError> {
-    let wanted: Vec<Wanted<'_>> = CIFAR10_FILES
-        .iter()
-        .map(|f| Wanted {
-            alternates: std::slice::from_ref(f),
-        })
-        .collect();
-    let found = locate(DatasetId::Cifar10, root, explicit, &wanted)?;
+    let found = locate(
+        DatasetId::Cifar10,
+        root,
+        explicit,
+        &wanted(DatasetId::Cifar10),
+    )?;
     let mut batches = Vec::with_capacity(5);
     for path in &found.files[..5] {
         batches.push(read_cifar10_batch(path)?);
@@ -146,15 +145,12 @@ pub fn load_cifar100(
     explicit: Option<&Path>,
     coarse: bool,
 ) -> Result<RawDataset, DataError> {
-    let wanted = [
-        Wanted {
-            alternates: &["train.bin"],
-        },
-        Wanted {
-            alternates: &["test.bin"],
-        },
-    ];
-    let found = locate(DatasetId::Cifar100, root, explicit, &wanted)?;
+    let found = locate(
+        DatasetId::Cifar100,
+        root,
+        explicit,
+        &wanted(DatasetId::Cifar100),
+    )?;
     let pick = |(split, coarse_labels): (RawSplit, Vec<i64>)| {
         if coarse {
             RawSplit {

@@ -4,7 +4,7 @@
 //! big-endian `u32` per dimension. Images are idx3 `[N, H, W]`, labels idx1 `[N]`.
 
 use crate::error::thousands;
-use crate::layout::{locate, Wanted};
+use crate::layout::{locate, wanted};
 use crate::{DataError, DatasetId, RawDataset, RawSplit, FASHION_MNIST_CLASSES};
 use std::io::Read;
 use std::path::Path;
@@ -119,7 +119,7 @@ pub fn read_idx_labels(path: &Path, num_classes: i64) -> Result<Vec<i64>, DataEr
     Ok(labels.iter().map(|&l| l as i64).collect())
 }
 
-const FILES: [[&str; 4]; 4] = [
+pub(crate) static FILES: [[&str; 4]; 4] = [
     [
         "train-images-idx3-ubyte",
         "train-images-idx3-ubyte.gz",
@@ -166,8 +166,7 @@ pub fn load_idx_dataset(
             })
         }
     };
-    let wanted: Vec<Wanted<'_>> = FILES.iter().map(|a| Wanted { alternates: a }).collect();
-    let found = locate(id, root, explicit, &wanted)?;
+    let found = locate(id, root, explicit, &wanted(id))?;
     let split = |images: &Path, labels: &Path| -> Result<RawSplit, DataError> {
         let images_t = read_idx_images(images)?;
         let labels_v = read_idx_labels(labels, class_names.len() as i64)?;

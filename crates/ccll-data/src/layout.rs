@@ -9,6 +9,25 @@ pub(crate) struct Wanted<'a> {
     pub alternates: &'a [&'a str],
 }
 
+/// What a dataset's folder must hold, in the order its loader reads the files.
+pub(crate) fn wanted(id: DatasetId) -> Vec<Wanted<'static>> {
+    let one = |alternates: &'static [&'static str]| Wanted { alternates };
+    match id {
+        DatasetId::Mnist | DatasetId::FashionMnist => {
+            crate::idx::FILES.iter().map(|a| one(a)).collect()
+        }
+        DatasetId::Cifar10 => crate::cifar::CIFAR10_FILES
+            .iter()
+            .map(|f| one(std::slice::from_ref(f)))
+            .collect(),
+        DatasetId::Cifar100 => vec![one(&["train.bin"]), one(&["test.bin"])],
+        DatasetId::Svhn => vec![one(&["train_32x32.mat"]), one(&["test_32x32.mat"])],
+        DatasetId::ImageNet100 | DatasetId::MsCeleb10k | DatasetId::ImageFolder => {
+            vec![one(&["train"]), one(&["val", "test"])]
+        }
+    }
+}
+
 /// The directory holding the dataset and the path found for each wanted entry, in order.
 pub(crate) struct Located {
     pub dir: PathBuf,

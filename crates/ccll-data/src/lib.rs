@@ -35,7 +35,9 @@ mod synthetic;
 mod transform;
 
 pub use augment::{Augmentation, Normalization};
-pub use benchmark::{benchmark_image_shape, load_benchmark, Benchmark, Split, TaskData};
+pub use benchmark::{
+    benchmark_image_shape, load_benchmark, locate_benchmark_data, Benchmark, Split, TaskData,
+};
 pub use catalog::{benchmark_names, DEFAULT_FOLDER_IMAGE_SIZE};
 pub use compat::{check_compatible, check_compatible_configs};
 pub use config::{data_root, BenchmarkConfig, ClassOrder, EvaluateOn};

@@ -3,7 +3,7 @@
 //! 10 stands for the digit 0).
 
 use crate::error::thousands;
-use crate::layout::{locate, Wanted};
+use crate::layout::{locate, wanted};
 use crate::matfile::parse_mat;
 use crate::{DataError, DatasetId, RawDataset, RawSplit};
 use std::path::Path;
@@ -76,15 +76,7 @@ pub fn read_svhn_mat(path: &Path) -> Result<RawSplit, DataError> {
 
 /// Loads SVHN's train and test files (the `extra` set is not used).
 pub fn load_svhn(root: &Path, explicit: Option<&Path>) -> Result<RawDataset, DataError> {
-    let wanted = [
-        Wanted {
-            alternates: &["train_32x32.mat"],
-        },
-        Wanted {
-            alternates: &["test_32x32.mat"],
-        },
-    ];
-    let found = locate(DatasetId::Svhn, root, explicit, &wanted)?;
+    let found = locate(DatasetId::Svhn, root, explicit, &wanted(DatasetId::Svhn))?;
     Ok(RawDataset {
         id: DatasetId::Svhn,
         class_names: (0..10).map(|d| d.to_string()).collect(),

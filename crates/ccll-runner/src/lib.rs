@@ -20,6 +20,7 @@ pub mod layout;
 pub mod lock;
 pub mod outcome;
 pub mod plan;
+pub mod preflight;
 pub mod progress;
 pub mod resume;
 pub mod rows;

@@ -9,6 +9,7 @@ use crate::grid::{expand_limited, Expanded};
 use crate::layout::Layout;
 use crate::lock::{holder, FileLock};
 use crate::plan::Plan;
+use crate::preflight::{missing_data, missing_text, runnable_profiles};
 use crate::progress::SweepProgress;
 use crate::resume::{reconcile, Resume};
 use crate::rows::new_run;
@@ -60,8 +61,9 @@ pub struct SweepOptions {
 
 /// Runs a sweep and returns the process exit status.
 ///
-/// Kept whole (about 90 lines): the sweep's phases in order (the lock before the store, the
-/// store before resume, the report only when not interrupted), each one a call.
+/// Kept whole (about 100 lines): the sweep's phases in order (data located before anything
+/// starts, the lock before the store, the store before resume, the report only when not
+/// interrupted), each one a call.
 pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
     let study = match Study::load(&opts.study) {
         Ok(s) => s,
@@ -76,14 +78,37 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
         Ok(x) => x,
         Err(p) => return Ok(invalid(&p)),
     };
-    let name = sweep_name(opts, &expanded)?;
+    let name = match sweep_name(opts, &expanded) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_INVALID);
+        }
+    };
     for note in &expanded.notes {
         eprintln!("note: {note}");
     }
     let plan = Plan::build(&expanded, &name, &opts.layout);
+    let data_root = ccll_data::data_root(opts.data_root.as_deref());
+    let missing = missing_data(&expanded, &data_root);
     if opts.dry_run {
         print!("{}", dry_run_text(&expanded, &plan, &opts.db).await);
+        for m in &missing {
+            eprintln!(
+                "warning: {} run(s) would fail now: {}",
+                m.runs.len(),
+                m.error
+            );
+        }
         return Ok(0);
+    }
+    if !missing.is_empty() {
+        let runnable = runnable_profiles(&study, &data_root);
+        eprint!(
+            "{}",
+            missing_text(&missing, &runnable, &opts.study.display().to_string())
+        );
+        return Ok(EXIT_INVALID);
     }
 
     // One runner per sweep.

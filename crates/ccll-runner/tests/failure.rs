@@ -1,4 +1,5 @@
-//! Failure isolation: a run that diverges (NaN) and runs whose base job fails (no data) are
+//! Failure isolation: a run that diverges (NaN) and runs whose base job fails (unreadable
+//! data: the files are there, so the sweep's data check passes, but empty) are
 //! recorded as failed with their error and log tail, and the other runs finish; the exit
 //! status is non-zero and the summary lists the failures.
 
@@ -11,7 +12,16 @@ use common::{run, test_study, Sandbox};
 fn failing_runs_do_not_stop_the_others() {
     let sb = Sandbox::new();
     let empty_data = sb.dir.path().join("no-data");
-    std::fs::create_dir_all(&empty_data).unwrap();
+    let mnist = empty_data.join("mnist");
+    std::fs::create_dir_all(&mnist).unwrap();
+    for f in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        std::fs::write(mnist.join(f), b"").unwrap();
+    }
     let out = run(sb
         .sweep(
             &test_study("failing"),
