@@ -19,15 +19,45 @@ const MAX_PER_CLASS: usize = 100_000;
 /// Largest synthetic benchmark in memory (float32 pixels, train and test).
 const MAX_BYTES: f64 = 8.0 * (1u64 << 30) as f64;
 
+/// The sizes a config asks for, defaults filled in.
+struct Sizes {
+    tasks: usize,
+    classes: usize,
+    size: i64,
+    channels: i64,
+    train_n: usize,
+    test_n: usize,
+}
+
+impl Sizes {
+    fn of(cfg: &BenchmarkConfig) -> Self {
+        Self {
+            tasks: cfg.tasks.unwrap_or(DEFAULTS.0),
+            classes: cfg.classes_per_task.unwrap_or(DEFAULTS.1),
+            size: cfg.image_size.unwrap_or(DEFAULTS.2),
+            channels: cfg.channels.unwrap_or(DEFAULTS.3),
+            train_n: cfg.train_per_class.unwrap_or(DEFAULTS.4),
+            test_n: cfg.test_per_class.unwrap_or(DEFAULTS.5),
+        }
+    }
+}
+
 /// The synthetic benchmark's sizes, checked: what `build` generates and what a dry run checks
 /// without generating anything.
 pub(crate) fn validate(cfg: &BenchmarkConfig) -> Result<(), DataError> {
-    let tasks = cfg.tasks.unwrap_or(DEFAULTS.0);
-    let classes = cfg.classes_per_task.unwrap_or(DEFAULTS.1);
-    let size = cfg.image_size.unwrap_or(DEFAULTS.2);
-    let channels = cfg.channels.unwrap_or(DEFAULTS.3);
-    let train_n = cfg.train_per_class.unwrap_or(DEFAULTS.4);
-    let test_n = cfg.test_per_class.unwrap_or(DEFAULTS.5);
+    checked_sizes(cfg).map(|_| ())
+}
+
+fn checked_sizes(cfg: &BenchmarkConfig) -> Result<Sizes, DataError> {
+    let sizes = Sizes::of(cfg);
+    let Sizes {
+        tasks,
+        classes,
+        size,
+        channels,
+        train_n,
+        test_n,
+    } = sizes;
     let bad = |message: String| {
         Err(DataError::Config {
             benchmark: "synthetic".into(),
@@ -72,17 +102,18 @@ pub(crate) fn validate(cfg: &BenchmarkConfig) -> Result<(), DataError> {
             MAX_BYTES / (1u64 << 30) as f64
         ));
     }
-    Ok(())
+    Ok(sizes)
 }
 
 pub(crate) fn build(cfg: &BenchmarkConfig) -> Result<Benchmark, DataError> {
-    validate(cfg)?;
-    let tasks = cfg.tasks.unwrap_or(DEFAULTS.0);
-    let classes = cfg.classes_per_task.unwrap_or(DEFAULTS.1);
-    let size = cfg.image_size.unwrap_or(DEFAULTS.2);
-    let channels = cfg.channels.unwrap_or(DEFAULTS.3);
-    let train_n = cfg.train_per_class.unwrap_or(DEFAULTS.4);
-    let test_n = cfg.test_per_class.unwrap_or(DEFAULTS.5);
+    let Sizes {
+        tasks,
+        classes,
+        size,
+        channels,
+        train_n,
+        test_n,
+    } = checked_sizes(cfg)?;
     let mut rng = SplitMix(0x5eed_cc11);
     let mut out = Vec::with_capacity(tasks);
     for t in 0..tasks {

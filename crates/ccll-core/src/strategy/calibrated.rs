@@ -414,9 +414,9 @@ impl Model for Calibrated {
 
     fn flops(&self) -> Flops {
         let s = &self.setup;
-        let traces = accounting::trace_convs(&self.backbone, s.image_shape, s.device);
+        let traces = s.trace(&self.backbone);
         Flops {
-            base: s.base_flops(&self.backbone),
+            base: s.base_flops_of(&traces, &self.backbone),
             calibration: self
                 .spec
                 .map(|s| accounting::calibration_flops(&traces, s))

@@ -93,8 +93,17 @@ impl Setup {
 
     /// FLOPs of one network and the head of task 1 for one image.
     pub fn base_flops(&self, backbone: &Backbone) -> u64 {
-        let traces = accounting::trace_convs(backbone, self.image_shape, self.device);
+        self.base_flops_of(&self.trace(backbone), backbone)
+    }
+
+    /// Every conv of `backbone` on one image of this run's shape.
+    pub fn trace(&self, backbone: &Backbone) -> Vec<crate::nn::ConvTrace> {
+        accounting::trace_convs(backbone, self.image_shape, self.device)
+    }
+
+    /// FLOPs of the convs in `traces` and the head of task 1.
+    pub fn base_flops_of(&self, traces: &[crate::nn::ConvTrace], backbone: &Backbone) -> u64 {
         let classes = self.task_classes.first().copied().unwrap_or(1);
-        accounting::base_flops(&traces, backbone.feature_dim(), classes)
+        accounting::base_flops(traces, backbone.feature_dim(), classes)
     }
 }
