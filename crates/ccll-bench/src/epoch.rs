@@ -97,7 +97,7 @@ fn measure(device: Device, opts: &Options) -> anyhow::Result<Vec<Figure>> {
         .map(|&b| (x_full.narrow(0, 0, b), y_full.narrow(0, 0, b)))
         .collect();
     let compute = || -> anyhow::Result<f64> {
-        let mut model = BenchModel::new(&spec, device, opts.threads, 3)?;
+        let mut model = BenchModel::new(&spec, device, 3)?;
         let (t, _) = seconds(|| {
             for (x, y) in &prepared {
                 let _ = model.step(x, y);
@@ -108,7 +108,7 @@ fn measure(device: Device, opts: &Options) -> anyhow::Result<Vec<Figure>> {
     };
     // The real thing: train_task for one epoch on the task's data.
     let epoch = || -> anyhow::Result<f64> {
-        let cfg = spec.run_config(device, opts.threads);
+        let cfg = spec.run_config();
         tch::manual_seed(3);
         let ctx = cfg.strategy_context(device, bench.image_shape, vec![classes]);
         let mut strategy = build_strategy(&ctx)?;

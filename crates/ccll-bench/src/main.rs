@@ -101,7 +101,7 @@ fn devices(spec: &str) -> anyhow::Result<Vec<Device>> {
 const QUICKSTART: &str = "benchmark: {name: split_mnist}
 model: {arch: convnet, width: 32}
 method: {name: ccll, alpha: 1, beta: 1}
-train: {epochs: 1, batch_size: 64, device: cpu}
+train: {epochs: 1, batch_size: 64}
 ";
 
 fn worker_command(cli: &Cli, scratch: &std::path::Path) -> anyhow::Result<WorkerCommand> {
@@ -127,6 +127,8 @@ fn worker_command(cli: &Cli, scratch: &std::path::Path) -> anyhow::Result<Worker
                 "--out".into(),
                 out.display().to_string(),
                 "--no-store".into(),
+                "--device".into(),
+                "cpu".into(),
             ],
         });
     }
@@ -152,6 +154,7 @@ fn main() -> anyhow::Result<()> {
             data_root: None,
             out_dir: out.clone(),
             base_dir: None,
+            placement: ccll_core::Placement::cpu(0),
         };
         ccll_core::run(&cfg, &opts, &mut |_| {})?;
         return Ok(());
@@ -171,7 +174,7 @@ fn main() -> anyhow::Result<()> {
     let devices = devices(&cli.device)?;
     if let Cmd::Steps { steps, dump } = &cli.command {
         for (spec, _, _) in throughput::cases(opts.only.as_deref()) {
-            let mut model = ccll_bench::model::BenchModel::new(&spec, devices[0], threads, 7)?;
+            let mut model = ccll_bench::model::BenchModel::new(&spec, devices[0], 7)?;
             model.randomize(8);
             let (x, y) = model.random_batch(9);
             if let Some(dir) = dump {

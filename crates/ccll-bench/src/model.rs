@@ -86,8 +86,8 @@ impl ModelSpec {
         s
     }
 
-    /// The run config this model is built from: defaults of `train`, CPU or CUDA.
-    pub fn run_config(&self, device: Device, threads: usize) -> RunConfig {
+    /// The run config this model is built from: defaults of `train`.
+    pub fn run_config(&self) -> RunConfig {
         RunConfig {
             benchmark: BenchmarkConfig::named("synthetic"),
             model: ModelConfig {
@@ -102,8 +102,6 @@ impl ModelSpec {
                 lr: self.lr,
                 // The PyTorch reference steps every parameter with SGD.
                 calibration_optimizer: Some(ccll_core::config::OptimizerKind::Sgd),
-                device: ccll_core::device::device_name(device),
-                threads,
                 ..Default::default()
             },
             base: Default::default(),
@@ -162,18 +160,13 @@ fn empty_task(device: Device, classes: i64, channels: i64, size: i64) -> DeviceT
 impl BenchModel {
     /// Builds the model with libtorch's generator seeded by `seed`, and runs the strategy's
     /// task sequence up to the beginning of `spec.task` (ending task 1 freezes the base).
-    pub fn new(
-        spec: &ModelSpec,
-        device: Device,
-        threads: usize,
-        seed: i64,
-    ) -> anyhow::Result<Self> {
+    pub fn new(spec: &ModelSpec, device: Device, seed: i64) -> anyhow::Result<Self> {
         anyhow::ensure!(
             spec.task == 1 || spec.task == 2,
             "task must be 1 or 2, got {}",
             spec.task
         );
-        let config = spec.run_config(device, threads);
+        let config = spec.run_config();
         config
             .validate()
             .map_err(|e| anyhow::anyhow!("benchmark model {}: {e}", spec.label()))?;

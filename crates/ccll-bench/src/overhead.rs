@@ -109,7 +109,7 @@ pub struct Overhead {
 }
 
 pub fn measure(spec: &ModelSpec, device: Device, opts: &Options) -> anyhow::Result<Overhead> {
-    let model = BenchModel::new(spec, device, opts.threads, 21)?;
+    let model = BenchModel::new(spec, device, 21)?;
     model.randomize(22);
     let (x, _) = model.random_batch(23);
     let pass = |task: usize, n: usize| {

@@ -177,7 +177,7 @@ pub fn check_equivalence_with(
     // different summation orders is amplified past any fair tolerance. A step 500x smaller still
     // exercises the whole update rule (momentum, weight decay, both learning rates).
     let spec = &spec.clone().with_lr(CHECK_LR);
-    let mut model = BenchModel::new(spec, device, threads, seed)?;
+    let mut model = BenchModel::new(spec, device, seed)?;
     model.randomize(seed + 1);
     let (x, y) = model.random_batch(seed + 2);
     let (weights, batch) = files(reference, spec, "check");
@@ -225,7 +225,7 @@ pub fn measure(
     opts: &Options,
 ) -> anyhow::Result<Speed> {
     let threads = opts.threads;
-    let mut model = BenchModel::new(spec, device, threads, 7)?;
+    let mut model = BenchModel::new(spec, device, 7)?;
     model.randomize(8);
     let (x, y) = model.random_batch(9);
     let (weights, batch) = files(reference, spec, "speed");

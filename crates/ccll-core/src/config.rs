@@ -23,8 +23,10 @@ pub const MAX_EPOCHS: usize = 10_000;
 pub const MAX_BATCH: usize = 65_536;
 /// Largest seed: the store keeps seeds in SQLite's signed 64-bit integers.
 pub const MAX_SEED: u64 = i64::MAX as u64;
-/// Most libtorch threads.
-pub const MAX_THREADS: usize = 1024;
+/// Keys of the `train` section that earlier versions had and that now belong to where a run
+/// executes ([`crate::Placement`]): an input config naming one is refused with the way to set
+/// it; a recorded config (a run directory's `config.yaml`) has them dropped.
+const PLACEMENT_KEYS: [&str; 2] = ["device", "threads"];
 
 /// One lifelong run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,8 +67,38 @@ impl RunConfig {
         Self::from_yaml(&text, &path.display().to_string())
     }
 
+    /// Reads a config that a run recorded (`config.yaml` in its directory), written by this
+    /// or an earlier version: keys that have since left the config are dropped.
+    pub fn from_recorded_file(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            file: file.clone(),
+            line: None,
+            message,
+        };
+        let mut root: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| invalid(strip_location(&e.to_string())))?;
+        if let Some(train) = root.get_mut("train").and_then(|t| t.as_mapping_mut()) {
+            for key in PLACEMENT_KEYS {
+                train.remove(key);
+            }
+        }
+        let cfg: RunConfig =
+            serde_yaml::from_value(root).map_err(|e| invalid(strip_location(&e.to_string())))?;
+        cfg.validate().map_err(|e| invalid(e.to_string()))?;
+        Ok(cfg)
+    }
+
     /// Parses and validates YAML text; `file` names it in errors.
     pub fn from_yaml(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let whole: serde_yaml::Value = serde_yaml::from_str(text).unwrap_or_default();
+        if let Some(e) = placement_key_problem(&whole) {
+            return Err(key_error_in(text, file, e));
+        }
         let cfg: RunConfig = serde_yaml::from_str(text).map_err(|e| {
             let whole = serde_yaml::from_str(text).unwrap_or(serde_yaml::Value::Null);
             match method_problem(&whole) {
@@ -136,12 +168,6 @@ impl RunConfig {
                 ),
             );
         }
-        if t.threads > MAX_THREADS {
-            bad(
-                "train.threads",
-                format!("must be at most {MAX_THREADS}, got {}", t.threads),
-            );
-        }
         if !positive(t.lr) {
             bad(
                 "train.lr",
@@ -173,9 +199,6 @@ impl RunConfig {
                     format!("must be a positive number, got {}", t.gamma),
                 );
             }
-        }
-        if let Err(m) = crate::device::parse_device(&t.device) {
-            bad("train.device", m);
         }
         if let Err(e) = self.model.arch() {
             out.push(e);
@@ -234,6 +257,24 @@ pub fn key_error_in(text: &str, file: &str, e: KeyError) -> ConfigError {
     }
 }
 
+/// The error for a `train.device` or `train.threads` key in an input config (see
+/// [`PLACEMENT_KEYS`]), saying where the value is chosen now.
+pub fn placement_key_problem(root: &serde_yaml::Value) -> Option<KeyError> {
+    let train = root.get("train")?.as_mapping()?;
+    let key = PLACEMENT_KEYS
+        .into_iter()
+        .find(|k| train.contains_key(*k))?;
+    let flag = if key == "device" { "devices" } else { key };
+    Some(KeyError::new(
+        format!("train.{key}"),
+        format!(
+            "is no longer part of the run config: it says where a run executes, not what it \
+             computes; choose it with `ccll sweep --{flag}` or `ccll train --{key}`, and \
+             remove it here"
+        ),
+    ))
+}
+
 /// Why the `method` section of a whole config `root` cannot be read, with its key: serde
 /// reports a method's error at the section, this finds the key inside it.
 pub fn method_problem(root: &serde_yaml::Value) -> Option<KeyError> {
@@ -257,7 +298,7 @@ benchmark: {name: synthetic, tasks: 3, classes_per_task: 2, image_size: 16, chan
             train_per_class: 64, test_per_class: 32}
 model: {arch: convnet, width: 8}
 method: {name: ccll, alpha: 1, beta: 1}
-train: {epochs: 2, batch_size: 32, lr: 0.05, seed: 0, device: cpu}
+train: {epochs: 2, batch_size: 32, lr: 0.05, seed: 0}
 ";
 
     #[test]
@@ -319,9 +360,9 @@ train: {epochs: 2, batch_size: 32, lr: 0.05, seed: 0, device: cpu}
     #[test]
     fn values_the_store_or_the_worker_would_reject_are_refused_up_front_all_at_once() {
         let text = EXAMPLE.replace(
-            "train: {epochs: 2, batch_size: 32, lr: 0.05, seed: 0, device: cpu}",
+            "train: {epochs: 2, batch_size: 32, lr: 0.05, seed: 0}",
             "train: {epochs: 1000000000000, batch_size: 18446744073709551615, lr: 0.05, \
-             seed: 18446744073709551615, device: cpu}",
+             seed: 18446744073709551615}",
         );
         let cfg: RunConfig = serde_yaml::from_str(&text).unwrap();
         let keys: Vec<String> = cfg.problems().into_iter().map(|e| e.to_string()).collect();

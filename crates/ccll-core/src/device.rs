@@ -1,6 +1,46 @@
-//! Device selection: `auto`, `cpu`, `cuda`, `cuda:N`.
+//! Where a run executes: device selection (`auto`, `cpu`, `cuda`, `cuda:N`) and CPU threads.
+//! Neither is part of the run config: they do not change what a run computes, so the runner
+//! chooses them per slot and a run's identity leaves them out.
 
+use serde::{Deserialize, Serialize};
 use tch::Device;
+
+/// The device and thread count a run executes with (a job's, or `ccll train`'s flags).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// `auto`, `cpu` or `cuda:N`.
+    pub device: String,
+    /// libtorch CPU threads; 0 keeps libtorch's default.
+    pub threads: usize,
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Self {
+            device: "auto".into(),
+            threads: 0,
+        }
+    }
+}
+
+impl Placement {
+    /// The CPU with `threads` threads.
+    pub fn cpu(threads: usize) -> Self {
+        Self {
+            device: "cpu".into(),
+            threads,
+        }
+    }
+
+    /// Sets libtorch's thread count and resolves the device, or says why it cannot.
+    pub fn apply(&self) -> Result<Device, String> {
+        let device = resolve_device(&self.device)?;
+        if self.threads > 0 {
+            tch::set_num_threads(self.threads as i32);
+        }
+        Ok(device)
+    }
+}
 
 /// Parses a device spec without touching CUDA (for config validation).
 pub fn parse_device(spec: &str) -> Result<DeviceSpec, String> {
@@ -35,7 +75,7 @@ pub fn resolve_device(spec: &str) -> Result<Device, String> {
             } else if count == 0 {
                 Err(format!(
                     "device `{spec}` requested but libtorch sees no CUDA device \
-                     (no GPU, or the driver is missing); use device: cpu or auto"
+                     (no GPU, or the driver is missing); use the device cpu or auto"
                 ))
             } else {
                 Err(format!(

@@ -4,6 +4,7 @@
 
 pub mod accounting;
 pub mod allocator;
+pub mod base_spec;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -18,4 +19,5 @@ pub mod train;
 pub mod yaml_locate;
 
 pub use config::{BaseConfig, BaseSource, ConfigError, KeyError, RunConfig};
+pub use device::Placement;
 pub use run::{run, RunOptions};

@@ -2,10 +2,13 @@
 //! from a shared base job, or pretrained elsewhere), every task in turn with an evaluation of
 //! all tasks seen so far, checkpoints, and `result.json`.
 
+pub use crate::base_spec::base_key;
+use crate::base_spec::BaseSpec;
 use crate::config::{BaseSource, RunConfig};
 use crate::data::DeviceTask;
-use crate::device::{device_name, resolve_device};
+use crate::device::{device_name, Placement};
 use crate::strategy::pretrain::Pretrainer;
+use crate::strategy::setup::Setup;
 use crate::strategy::{base_file, build_strategy, Strategy};
 use crate::train::{evaluate, task_seed, train_task};
 use anyhow::Context;
@@ -14,7 +17,6 @@ use ccll_results::{
     Artifact, EpochRecord, Metrics, ParamReport, RunResult, TaskInfo, TaskMatrix, WorkerEvent,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::Device;
@@ -32,6 +34,8 @@ pub struct RunOptions {
     pub out_dir: PathBuf,
     /// A finished shared base job's directory to start from instead of training the base.
     pub base_dir: Option<PathBuf>,
+    /// Device and threads to run on.
+    pub placement: Placement,
 }
 
 /// What a base job leaves beside its checkpoints (`base.json`, written last: its presence
@@ -49,41 +53,6 @@ pub struct BaseManifest {
 pub const BASE_MANIFEST: &str = "base.json";
 pub const RESULT_FILE: &str = "result.json";
 pub const CONFIG_FILE: &str = "config.yaml";
-
-/// Content hash of everything that determines a run's base (data, architecture, task-1
-/// training settings, seed, base source), or `None` when the method does not share bases.
-/// Device and thread count are left out: a base is reused across them.
-pub fn base_key(cfg: &RunConfig) -> Option<String> {
-    if !cfg.method.info().shares_base {
-        return None;
-    }
-    let t = &cfg.train;
-    let key = serde_json::json!({
-        "version": 1,
-        "benchmark": cfg.benchmark,
-        "model": cfg.model,
-        "base": cfg.base,
-        "train": {
-            "epochs": cfg.base_epochs(),
-            "batch_size": t.batch_size,
-            "optimizer": t.optimizer,
-            "lr": t.lr,
-            "momentum": t.momentum,
-            "weight_decay": t.weight_decay,
-            "schedule": t.schedule,
-            "step_size": t.step_size,
-            "gamma": t.gamma,
-            "seed": t.seed,
-        },
-    });
-    Some(hex::encode(Sha256::digest(key.to_string().as_bytes())))
-}
-
-fn configure_threads(cfg: &RunConfig) {
-    if cfg.train.threads > 0 {
-        tch::set_num_threads(cfg.train.threads as i32);
-    }
-}
 
 fn load_data(cfg: &RunConfig, opts_root: Option<&Path>) -> anyhow::Result<Benchmark> {
     let root = data_root(cfg.benchmark.data_root.as_deref().or(opts_root));
@@ -111,9 +80,12 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(cfg: &RunConfig, data_root: Option<&Path>) -> anyhow::Result<Self> {
-        configure_threads(cfg);
-        let device = resolve_device(&cfg.train.device).map_err(anyhow::Error::msg)?;
+    pub fn new(
+        cfg: &RunConfig,
+        data_root: Option<&Path>,
+        placement: &Placement,
+    ) -> anyhow::Result<Self> {
+        let device = placement.apply().map_err(anyhow::Error::msg)?;
         let bench = load_data(cfg, data_root)?;
         let data = DeviceTask::all_of(&bench, device);
         let strategy = build(cfg, &bench, device)?;
@@ -205,17 +177,14 @@ fn pretrain(
         cfg.benchmark.name,
         target_shape
     );
-    let arch = cfg.model.arch()?;
-    let width = cfg.model.width()?;
-    tch::manual_seed(task_seed(cfg.train.seed, PRETRAIN_SEED_TASK));
-    let mut p = Pretrainer::new(
-        arch,
-        width,
-        target_shape[0],
-        &source.name,
-        bench.tasks.iter().map(|t| t.num_classes() as i64).collect(),
+    let setup = Setup::pretraining(
+        &cfg.model,
         device,
-    );
+        target_shape,
+        bench.tasks.iter().map(|t| t.num_classes() as i64).collect(),
+    )?;
+    tch::manual_seed(task_seed(cfg.train.seed, PRETRAIN_SEED_TASK));
+    let mut p = Pretrainer::new(setup, &source.name);
     let data = DeviceTask::all_of(&bench, device);
     let epochs = cfg.base.epochs.unwrap_or(cfg.base_epochs());
     let mut train_cfg = cfg.train.clone();
@@ -237,14 +206,17 @@ pub fn train_base(
     cfg: &RunConfig,
     data_root: Option<&Path>,
     dir: &Path,
+    placement: &Placement,
     events: &mut dyn FnMut(WorkerEvent),
 ) -> anyhow::Result<BaseManifest> {
     let started = Instant::now();
-    let key = base_key(cfg).ok_or_else(|| {
+    let spec = BaseSpec::of(cfg).ok_or_else(|| {
         anyhow::anyhow!("method `{}` does not use a shared base", cfg.method.name())
     })?;
-    configure_threads(cfg);
-    let device = resolve_device(&cfg.train.device).map_err(anyhow::Error::msg)?;
+    let key = spec.key();
+    // From here on only what the key covers.
+    let cfg = &spec.run_config(&cfg.method);
+    let device = placement.apply().map_err(anyhow::Error::msg)?;
     let bench = load_data(cfg, data_root)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut curves = Vec::new();
@@ -311,7 +283,7 @@ pub fn run(
     events: &mut dyn FnMut(WorkerEvent),
 ) -> anyhow::Result<RunResult> {
     let started = Instant::now();
-    let mut session = Session::new(cfg, opts.data_root.as_deref())?;
+    let mut session = Session::new(cfg, opts.data_root.as_deref(), &opts.placement)?;
     let device = session.device;
     let out = &opts.out_dir;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -409,13 +381,17 @@ pub fn run(
 
 /// Evaluates a finished run again from its checkpoints: every task's accuracy and loss with
 /// its own modules, as after the last task.
-pub fn reevaluate(run_dir: &Path, data_root: Option<&Path>) -> anyhow::Result<Vec<(f64, f64)>> {
-    let cfg = RunConfig::from_file(&run_dir.join(CONFIG_FILE))?;
+pub fn reevaluate(
+    run_dir: &Path,
+    data_root: Option<&Path>,
+    placement: &Placement,
+) -> anyhow::Result<Vec<(f64, f64)>> {
+    let cfg = RunConfig::from_recorded_file(&run_dir.join(CONFIG_FILE))?;
     let result: RunResult = serde_json::from_str(
         &std::fs::read_to_string(run_dir.join(RESULT_FILE))
             .with_context(|| format!("{}: no result", run_dir.display()))?,
     )?;
-    let mut session = Session::new(&cfg, data_root)?;
+    let mut session = Session::new(&cfg, data_root, placement)?;
     let tasks = result.acc_matrix.rows();
     anyhow::ensure!(tasks > 0, "{}: the run finished no task", run_dir.display());
     session.strategy.load(run_dir, tasks)?;

@@ -78,10 +78,6 @@ pub struct TrainConfig {
     /// Step schedule: decay factor.
     pub gamma: f64,
     pub seed: u64,
-    /// `auto`, `cpu` or `cuda:N`.
-    pub device: String,
-    /// CPU threads of libtorch; 0 keeps libtorch's default.
-    pub threads: usize,
 }
 
 /// Default optimiser of calibration modules, chosen on validation splits
@@ -133,8 +129,6 @@ impl Default for TrainConfig {
             step_size: 10,
             gamma: 0.1,
             seed: 0,
-            device: "auto".into(),
-            threads: 0,
         }
     }
 }

@@ -15,10 +15,7 @@ fn config(arch: &str, width: i64, method: &str, alpha: i64, beta: i64) -> RunCon
             width: Some(width),
         },
         method: MethodConfig::named(method, Some(alpha), Some(beta)).unwrap(),
-        train: TrainConfig {
-            device: "cpu".into(),
-            ..Default::default()
-        },
+        train: TrainConfig::default(),
         base: Default::default(),
     }
 }

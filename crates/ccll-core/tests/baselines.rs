@@ -8,6 +8,7 @@ mod common;
 use ccll_core::run::param_report_for;
 use ccll_core::run::{reevaluate, run, train_base, RunOptions, Session};
 use ccll_core::strategy::build_strategy;
+use ccll_core::Placement;
 use ccll_core::RunConfig;
 use ccll_results::RunResult;
 use common::{assert_same, exclusive, run_to, snapshot};
@@ -25,7 +26,7 @@ fn config(method: &str) -> RunConfig {
             train_per_class: 32, test_per_class: 32}}
 model: {{arch: convnet, width: 8}}
 method: {{name: {method}}}
-train: {{epochs: 12, batch_size: 16, lr: 0.05, seed: 0, device: cpu, threads: 1}}
+train: {{epochs: 12, batch_size: 16, lr: 0.05, seed: 0}}
 "
     );
     RunConfig::from_yaml(&yaml, "test.yaml").unwrap()
@@ -57,7 +58,7 @@ fn baselines_side_by_side_with_ccll() {
         show(&name, &r);
         assert_eq!(r.acc_matrix.rows(), 3, "{name}");
         // The checkpoints reproduce the last row exactly (accuracy and loss).
-        let again = reevaluate(dir.path(), None).unwrap();
+        let again = reevaluate(dir.path(), None, &Placement::cpu(1)).unwrap();
         assert_eq!(
             again.iter().map(|x| x.0).collect::<Vec<_>>(),
             r.acc_matrix.seen(2),
@@ -98,7 +99,12 @@ fn baselines_side_by_side_with_ccll() {
 #[test]
 fn ewc_importance_clipping_keeps_a_huge_lambda_stable() {
     let _rng = exclusive();
-    let mut s = Session::new(&config("ewc, lambda: 1.0e7, clip_importance: false"), None).unwrap();
+    let mut s = Session::new(
+        &config("ewc, lambda: 1.0e7, clip_importance: false"),
+        None,
+        &Placement::cpu(1),
+    )
+    .unwrap();
     s.train(0, &mut |_| {}).unwrap();
     let err = s.train(1, &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("diverged") && err.contains("task 2"), "{err}");
@@ -118,7 +124,7 @@ fn ewc_importance_clipping_keeps_a_huge_lambda_stable() {
 fn pnn_and_separate_never_change_a_finished_task() {
     let _rng = exclusive();
     for (method, net) in [("pnn", "column"), ("separate", "network")] {
-        let mut s = Session::new(&config(method), None).unwrap();
+        let mut s = Session::new(&config(method), None, &Placement::cpu(1)).unwrap();
         s.train(0, &mut |_| {}).unwrap();
         let col1 = snapshot(&s, &format!("{net}1."));
         let head1 = snapshot(&s, "task1.");
@@ -141,7 +147,7 @@ fn pnn_and_separate_never_change_a_finished_task() {
 #[test]
 fn finetune_moves_the_trunk_and_freezes_old_heads() {
     let _rng = exclusive();
-    let mut s = Session::new(&config("finetune"), None).unwrap();
+    let mut s = Session::new(&config("finetune"), None, &Placement::cpu(1)).unwrap();
     s.train(0, &mut |_| {}).unwrap();
     let trunk = snapshot(&s, "trunk.");
     let head1 = snapshot(&s, "task1.");
@@ -230,12 +236,12 @@ fn every_baseline_resumes_from_its_checkpoints() {
     for method in BASELINES {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(method);
-        let mut a = Session::new(&cfg, None).unwrap();
+        let mut a = Session::new(&cfg, None, &Placement::cpu(1)).unwrap();
         for t in 0..3 {
             a.train(t, &mut |_| {}).unwrap();
             a.strategy.save(dir.path(), t).unwrap();
         }
-        let mut b = Session::new(&cfg, None).unwrap();
+        let mut b = Session::new(&cfg, None, &Placement::cpu(1)).unwrap();
         b.strategy.load(dir.path(), 2).unwrap();
         b.train(2, &mut |_| {}).unwrap();
         assert_same(&snapshot(&a, ""), &snapshot(&b, ""), method);
@@ -247,7 +253,7 @@ fn every_baseline_resumes_from_its_checkpoints() {
 #[test]
 fn task_1_of_the_sharing_baselines_is_ccll_task_1() {
     let _rng = exclusive();
-    let mut c = Session::new(&config("ccll"), None).unwrap();
+    let mut c = Session::new(&config("ccll"), None, &Placement::cpu(1)).unwrap();
     c.train(0, &mut |_| {}).unwrap();
     let strip = |m: BTreeMap<String, Tensor>, p: &str| -> BTreeMap<String, Tensor> {
         m.into_iter()
@@ -266,7 +272,7 @@ fn task_1_of_the_sharing_baselines_is_ccll_task_1() {
     ] {
         let cfg = config(method);
         assert!(ccll_core::run::base_key(&cfg).is_some(), "{method}");
-        let mut s = Session::new(&cfg, None).unwrap();
+        let mut s = Session::new(&cfg, None, &Placement::cpu(1)).unwrap();
         s.train(0, &mut |_| {}).unwrap();
         assert_same(&base, &strip(snapshot(&s, net), net), method);
         assert_same(&head, &snapshot(&s, "task1."), method);
@@ -283,9 +289,17 @@ fn a_baseline_run_from_a_base_trained_by_ccll_equals_its_own_run() {
         let alone = tempfile::tempdir().unwrap();
         let r1 = run_to(&cfg, alone.path());
         let base = tempfile::tempdir().unwrap();
-        train_base(&config("ccll"), None, base.path(), &mut |_| {}).unwrap();
+        train_base(
+            &config("ccll"),
+            None,
+            base.path(),
+            &Placement::cpu(1),
+            &mut |_| {},
+        )
+        .unwrap();
         let out = tempfile::tempdir().unwrap();
         let opts = RunOptions {
+            placement: Placement::cpu(1),
             data_root: None,
             out_dir: out.path().to_path_buf(),
             base_dir: Some(base.path().to_path_buf()),
@@ -293,7 +307,7 @@ fn a_baseline_run_from_a_base_trained_by_ccll_equals_its_own_run() {
         let r2 = run(&cfg, &opts, &mut |_| {}).unwrap();
         assert_eq!(r1.acc_matrix, r2.acc_matrix, "{method}");
         assert_eq!(r1.loss_matrix, r2.loss_matrix, "{method}");
-        let again = reevaluate(out.path(), None).unwrap();
+        let again = reevaluate(out.path(), None, &Placement::cpu(1)).unwrap();
         assert_eq!(
             again.iter().map(|x| x.0).collect::<Vec<_>>(),
             r2.acc_matrix.seen(2)

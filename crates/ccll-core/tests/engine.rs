@@ -5,6 +5,7 @@ mod common;
 
 use ccll_core::config::MethodConfig;
 use ccll_core::run::{base_key, reevaluate, run, train_base, RunOptions, Session};
+use ccll_core::Placement;
 use ccll_core::RunConfig;
 use ccll_results::RunResult;
 use common::{assert_same, exclusive, run_to, snapshot};
@@ -26,7 +27,7 @@ fn config(method: &str) -> RunConfig {
             train_per_class: 64, test_per_class: 32}}
 model: {{arch: convnet, width: 8}}
 method: {{name: {method}, alpha: 1, beta: 1}}
-train: {{epochs: 4, batch_size: 16, lr: 0.05, seed: 0, device: cpu, threads: 1}}
+train: {{epochs: 4, batch_size: 16, lr: 0.05, seed: 0}}
 "
     );
     RunConfig::from_yaml(&yaml, "test.yaml").unwrap()
@@ -56,7 +57,7 @@ fn every_variant_has_exactly_zero_forgetting() {
 fn base_and_finished_tasks_never_change_after_task_1() {
     let _rng = exclusive();
     for method in VARIANTS {
-        let mut s = Session::new(&config(method), None).unwrap();
+        let mut s = Session::new(&config(method), None, &Placement::cpu(1)).unwrap();
         s.train(0, &mut |_| {}).unwrap();
         let base = snapshot(&s, "base.");
         let task1 = snapshot(&s, "task1.");
@@ -72,7 +73,7 @@ fn base_and_finished_tasks_never_change_after_task_1() {
 #[test]
 fn scratch_freeze_trains_no_base_parameter() {
     let _rng = exclusive();
-    let mut s = Session::new(&config("ccll_sf_sc"), None).unwrap();
+    let mut s = Session::new(&config("ccll_sf_sc"), None, &Placement::cpu(1)).unwrap();
     let before = snapshot(&s, "base.");
     s.train(0, &mut |_| {}).unwrap();
     assert_same(&before, &snapshot(&s, "base."), "ccll_sf_sc after task 1");
@@ -86,7 +87,7 @@ fn scratch_freeze_trains_no_base_parameter() {
 fn calibration_at_start_of_task3(
     method: &str,
 ) -> (BTreeMap<String, Tensor>, BTreeMap<String, Tensor>) {
-    let mut s = Session::new(&config(method), None).unwrap();
+    let mut s = Session::new(&config(method), None, &Placement::cpu(1)).unwrap();
     s.train(0, &mut |_| {}).unwrap();
     s.train(1, &mut |_| {}).unwrap();
     s.strategy.begin_task(2).unwrap();
@@ -159,7 +160,7 @@ fn checkpoints_reproduce_the_stored_accuracies_exactly() {
     let _rng = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let r = run_to(&config("ccll"), dir.path());
-    let again = reevaluate(dir.path(), None).unwrap();
+    let again = reevaluate(dir.path(), None, &Placement::cpu(1)).unwrap();
     let last: Vec<f64> = r.acc_matrix.seen(2);
     assert_eq!(again.iter().map(|x| x.0).collect::<Vec<_>>(), last);
     assert_eq!(
@@ -188,10 +189,11 @@ fn a_run_from_a_shared_base_equals_a_run_that_trains_it() {
     let r1 = run_to(&cfg, alone.path());
 
     let base = tempfile::tempdir().unwrap();
-    let manifest = train_base(&cfg, None, base.path(), &mut |_| {}).unwrap();
+    let manifest = train_base(&cfg, None, base.path(), &Placement::cpu(1), &mut |_| {}).unwrap();
     assert!(manifest.includes_task1);
     let out = tempfile::tempdir().unwrap();
     let opts = RunOptions {
+        placement: Placement::cpu(1),
         data_root: None,
         out_dir: out.path().to_path_buf(),
         base_dir: Some(base.path().to_path_buf()),
@@ -223,7 +225,10 @@ fn alpha_that_does_not_divide_a_layer_is_rejected_with_the_layer_named() {
     let _rng = exclusive();
     let mut cfg = config("ccll");
     cfg.method = MethodConfig::named("ccll", Some(3), None).unwrap();
-    let err = Session::new(&cfg, None).err().unwrap().to_string();
+    let err = Session::new(&cfg, None, &Placement::cpu(1))
+        .err()
+        .unwrap()
+        .to_string();
     assert_eq!(
         err,
         "method.alpha: 3 does not divide the 8 channels of layer `conv1`"
@@ -238,6 +243,7 @@ fn a_diverging_loss_stops_the_run_with_a_clear_error() {
     cfg.train.momentum = 0.0;
     let dir = tempfile::tempdir().unwrap();
     let opts = RunOptions {
+        placement: Placement::cpu(1),
         data_root: None,
         out_dir: dir.path().to_path_buf(),
         base_dir: None,
@@ -270,4 +276,34 @@ fn unknown_method_and_option_are_rejected_with_their_line() {
         e.starts_with("r.yaml:3: method.name: unknown method `cclll`; known: ccll,"),
         "{e}"
     );
+}
+
+/// The base key leaves the method out (`ccll_core::base_spec`): this is what makes that right.
+#[test]
+fn every_method_that_shares_bases_trains_the_same_base() {
+    let _rng = exclusive();
+    let tensors = |method: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config("ccll");
+        cfg.method = MethodConfig::named(method, Some(2), None).unwrap();
+        train_base(&cfg, None, dir.path(), &Placement::cpu(1), &mut |_| {}).unwrap();
+        ["base.safetensors", "task1.safetensors"].map(|f| {
+            let mut t = Tensor::read_safetensors(dir.path().join(f)).unwrap();
+            t.sort_by(|a, b| a.0.cmp(&b.0));
+            t
+        })
+    };
+    let reference = tensors("ccll");
+    for method in ccll_core::strategy::methods()
+        .into_iter()
+        .filter(|m| m.shares_base && m.name != "ccll")
+    {
+        for (ours, theirs) in tensors(method.name).iter().zip(&reference) {
+            assert_eq!(ours.len(), theirs.len(), "{}", method.name);
+            for ((n1, a), (n2, b)) in ours.iter().zip(theirs) {
+                assert_eq!(n1, n2, "{}", method.name);
+                assert!(a.equal(b), "{}: {n1} differs from ccll's", method.name);
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! A sweep's runs loaded for reporting, and how they are grouped.
 //!
 //! A *group* is a configuration without its seed: runs that share the runner's `group_key`.
-//! Its label is made of the run's swept values other than the seed, e.g. "ccll, alpha=4"
+//! Its label is made of the run's swept values other than the seed, e.g. "ccll alpha=4"
 //! (a method name is shown bare, other keys by their last dotted segment).
 
 use crate::{ReportError, RunRow, RunStatus, Store};
@@ -119,7 +119,7 @@ pub fn group_runs(runs: &[RunRow], leave_out: &[String]) -> Vec<Group> {
             None => {
                 position.insert(key.clone(), groups.len());
                 groups.push(Group {
-                    label: label(&values, &r.method),
+                    label: ccll_results::labels::run_label(&values, &r.method),
                     key,
                     values,
                     run_ids: vec![r.id],
@@ -151,7 +151,7 @@ fn swept_values(r: &RunRow, leave_out: &[String]) -> Vec<(String, Value)> {
     values
 }
 
-/// The method first, the seed last, the rest by name: labels read "ccll, alpha=4".
+/// The method first, the seed last, the rest by name: labels read "ccll alpha=4".
 /// (The swept values are stored as a JSON object, whose key order is not kept.)
 pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
     let rank = |k: &str| match (short_key(k), is_seed_key(k)) {
@@ -162,34 +162,7 @@ pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
     (rank(a), a).cmp(&(rank(b), b))
 }
 
-/// "ccll, alpha=4"; the method alone when nothing else is swept.
-fn label(values: &[(String, Value)], method: &str) -> String {
-    if values.is_empty() {
-        return method.to_string();
-    }
-    values
-        .iter()
-        .map(|(k, v)| {
-            let short = short_key(k);
-            if short == "method" {
-                value_text(v)
-            } else {
-                format!("{short}={}", value_text(v))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The last dotted segment, or the one before it for `.name` (`method.name` -> `method`).
-pub fn short_key(key: &str) -> &str {
-    let mut parts = key.rsplit('.');
-    let last = parts.next().unwrap_or(key);
-    match (last, parts.next()) {
-        ("name", Some(prev)) => prev,
-        _ => last,
-    }
-}
+pub use ccll_results::labels::short_key;
 
 /// Whether a swept key is the seed (`seed`, `train.seed`, ...).
 pub fn is_seed_key(key: &str) -> bool {
@@ -254,7 +227,6 @@ pub fn swept_key_for<'a>(keys: impl IntoIterator<Item = &'a String>, key: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn short_keys_and_seeds() {
@@ -263,16 +235,6 @@ mod tests {
         assert_eq!(short_key("seed"), "seed");
         assert!(is_seed_key("train.seed") && is_seed_key("seed"));
         assert!(!is_seed_key("seeds.count.x"));
-    }
-
-    #[test]
-    fn labels_show_methods_bare() {
-        let v = vec![
-            ("method.name".to_string(), json!("ccll")),
-            ("method.alpha".to_string(), json!(4)),
-        ];
-        assert_eq!(label(&v, "x"), "ccll, alpha=4");
-        assert_eq!(label(&[], "pnn"), "pnn");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Accuracies are percentages (0-100); BWT and forgetting are in percentage points.
 
 mod events;
+pub mod labels;
 mod matrix;
 mod metrics;
 mod params;

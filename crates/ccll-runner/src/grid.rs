@@ -641,6 +641,9 @@ struct Checker {
 impl Checker {
     /// The run config, or every problem found in it as (key, message).
     fn check(&mut self, merged: &Value) -> Result<RunConfig, Vec<(String, String)>> {
+        if let Some(k) = ccll_core::config::placement_key_problem(merged) {
+            return Err(vec![(k.key.clone(), k.to_string())]);
+        }
         let cfg: RunConfig = serde_path_to_error::deserialize(merged.clone()).map_err(|e| {
             // serde stops at the method section as a whole; the method table names the key.
             if let Some(k) = ccll_core::config::method_problem(merged) {

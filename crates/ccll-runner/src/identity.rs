@@ -1,9 +1,9 @@
 //! What a run is: the content hash of its config (`config_hash`), the hash of the same without
 //! the seed (`group_key`: the runs that differ only by seed), and the names it goes by.
 //!
-//! The hash covers the canonical JSON of the run config (keys sorted, defaults filled in by
-//! parsing) without `train.device` and `train.threads`, which describe *where* a run executes
-//! rather than what it computes (the sweep runner sets them per slot). The method section is
+//! The hash covers the canonical JSON of the whole run config (keys sorted, defaults filled in
+//! by parsing). Where a run executes (device, threads: [`ccll_core::Placement`]) is not part of
+//! the config, so it cannot change the hash. The method section is
 //! as the method table reads it: `alpha` / `beta` are kept (filled with their default 1) by the
 //! methods that calibrate and dropped by the others, so `{name: head_only, alpha: 4}` is the
 //! same run as `{name: head_only}` and `{name: ccll}` the same as `{name: ccll, alpha: 1,
@@ -46,14 +46,9 @@ pub fn identity(cfg: &RunConfig) -> Identity {
     }
 }
 
-/// The config as JSON with the fields that do not change what a run computes removed.
+/// The config as JSON, as hashed.
 pub fn canonical_value(cfg: &RunConfig) -> Value {
-    let mut v = serde_json::to_value(cfg).unwrap_or(Value::Null);
-    if let Some(train) = v.get_mut("train").and_then(Value::as_object_mut) {
-        train.remove("device");
-        train.remove("threads");
-    }
-    v
+    cfg.to_json()
 }
 
 fn digest(v: &Value) -> String {
@@ -94,49 +89,23 @@ pub fn write_canonical(v: &Value, out: &mut String) {
     }
 }
 
-/// The human label of a run from its swept values, e.g. `ccll alpha=4 seed=1`: the method
-/// name bare, other keys by their last component (or in full where two swept keys share it).
+/// The label of a run from its swept values, e.g. `ccll alpha=4 seed=1`
+/// ([`ccll_results::labels::run_label`], the rule the report uses too).
 pub fn run_label(swept: &[(String, serde_yaml::Value)], method: &str) -> String {
-    let lasts: Vec<&str> = swept
+    let swept: Vec<(String, Value)> = swept
         .iter()
-        .map(|(k, _)| k.rsplit('.').next().unwrap_or(k))
+        .map(|(k, v)| (k.clone(), yaml_to_json(v)))
         .collect();
-    let mut parts = Vec::new();
-    for ((key, value), last) in swept.iter().zip(&lasts) {
-        let v = value_label(value);
-        if key == "method.name" {
-            parts.push(v);
-            continue;
-        }
-        let clash = lasts.iter().filter(|l| *l == last).count() > 1;
-        let k = if clash { key.as_str() } else { last };
-        parts.push(format!("{k}={v}"));
-    }
-    if !swept.iter().any(|(k, _)| k == "method.name") {
-        parts.insert(0, method.to_string());
-    }
-    parts.join(" ")
+    ccll_results::labels::run_label(&swept, method)
 }
 
-/// A short text for a swept value: scalars as written, a mapping by its `name` (a benchmark
-/// as base source, whatever its other keys), anything else as compact JSON.
+/// A short text for a swept value ([`ccll_results::labels::value_label`]).
 pub fn value_label(v: &serde_yaml::Value) -> String {
-    use serde_yaml::Value as Y;
-    match v {
-        Y::String(s) => s.clone(),
-        Y::Number(n) => n.to_string(),
-        Y::Bool(b) => b.to_string(),
-        Y::Null => "null".into(),
-        Y::Mapping(m) => match m.get("name") {
-            Some(Y::String(name)) => name.clone(),
-            _ => compact_yaml(v),
-        },
-        _ => compact_yaml(v),
-    }
+    ccll_results::labels::value_label(&yaml_to_json(v))
 }
 
-fn compact_yaml(v: &serde_yaml::Value) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "?".into())
+fn yaml_to_json(v: &serde_yaml::Value) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 /// The directory name of a run: its label made path-safe, then the short hash.
@@ -166,13 +135,9 @@ mod tests {
     const BASE: &str = "benchmark: {name: synthetic}\nmodel: {arch: convnet, width: 8}\n";
 
     #[test]
-    fn device_threads_and_unused_alpha_do_not_change_the_hash() {
-        let a = cfg(&format!(
-            "{BASE}method: {{name: head_only}}\ntrain: {{device: cpu}}\n"
-        ));
-        let b = cfg(&format!(
-            "{BASE}method: {{name: head_only, alpha: 4}}\ntrain: {{device: auto, threads: 2}}\n"
-        ));
+    fn unused_alpha_does_not_change_the_hash() {
+        let a = cfg(&format!("{BASE}method: {{name: head_only}}\n"));
+        let b = cfg(&format!("{BASE}method: {{name: head_only, alpha: 4}}\n"));
         assert_eq!(identity(&a), identity(&b));
         let c = cfg(&format!("{BASE}method: {{name: ccll}}\n"));
         let d = cfg(&format!(
@@ -181,6 +146,28 @@ mod tests {
         let e = cfg(&format!("{BASE}method: {{name: ccll, alpha: 2}}\n"));
         assert_eq!(identity(&c), identity(&d));
         assert_ne!(identity(&c).config_hash, identity(&e).config_hash);
+    }
+
+    #[test]
+    fn a_recorded_config_with_device_and_threads_keeps_its_identity() {
+        // Run directories of earlier versions recorded `train.device` and `train.threads`.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        let old = format!("{BASE}method: {{name: ccll}}\ntrain: {{device: cpu, threads: 2}}\n");
+        std::fs::write(&path, &old).unwrap();
+        let recorded = RunConfig::from_recorded_file(&path).unwrap();
+        assert_eq!(
+            identity(&recorded),
+            identity(&cfg(&format!("{BASE}method: {{name: ccll}}\n")))
+        );
+        let e = RunConfig::from_yaml(&old, "run.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("run.yaml:4: train.device: is no longer part"),
+            "{e}"
+        );
+        assert!(e.contains("ccll sweep --devices"), "{e}");
     }
 
     #[test]
@@ -229,10 +216,5 @@ mod tests {
         };
         assert_eq!(dir_name(&label, &id), "ccll_alpha-4_seed-1-01234567");
         assert_eq!(dir_name("../a/b c", &id), "_a_b_c-01234567");
-        let clash = vec![
-            ("benchmark.name".to_string(), Y::from("a")),
-            ("method.name".to_string(), Y::from("b")),
-        ];
-        assert_eq!(run_label(&clash, "b"), "benchmark.name=a b");
     }
 }

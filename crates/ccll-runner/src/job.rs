@@ -2,7 +2,7 @@
 //! absolute so that it works from any directory (a Slurm node's, say). Written by the runner as
 //! `job.json` (local) or as one element of a job list (a Slurm array).
 
-use ccll_core::RunConfig;
+use ccll_core::{Placement, RunConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -21,16 +21,17 @@ pub struct Job {
     pub kind: JobKind,
     /// Label for logs.
     pub name: String,
-    /// The run config, with `train.device` set for the slot it runs on.
+    /// The run config.
     pub config: RunConfig,
     pub out_dir: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_dir: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_root: Option<PathBuf>,
-    /// libtorch CPU threads; 0 = `$SLURM_CPUS_PER_TASK` if set, else libtorch's default.
+    /// The device of the slot it runs on, and its libtorch CPU threads (0 =
+    /// `$SLURM_CPUS_PER_TASK` if set, else libtorch's default).
     #[serde(default)]
-    pub threads: usize,
+    pub placement: Placement,
 }
 
 /// Files a worker writes into its job's directory.

@@ -27,7 +27,7 @@ pub struct Failure {
 pub fn result_on_disk(dir: &Path, config_hash: &str) -> Option<RunResult> {
     let text = std::fs::read_to_string(dir.join(RESULT_FILE)).ok()?;
     let result: RunResult = serde_json::from_str(&text).ok()?;
-    let cfg = RunConfig::from_file(&dir.join(CONFIG_FILE)).ok()?;
+    let cfg = RunConfig::from_recorded_file(&dir.join(CONFIG_FILE)).ok()?;
     (identity(&cfg).config_hash == config_hash).then_some(result)
 }
 

@@ -310,7 +310,7 @@ impl Scheduler<'_> {
                 out_dir: base.dir.clone(),
                 base_dir: None,
                 data_root: self.data_root.clone(),
-                threads: 0,
+                placement: Default::default(),
             };
             batch.push((JobRef::Base(b), job));
             st.bases[b] = BaseState::Running(lock);
@@ -340,7 +340,7 @@ impl Scheduler<'_> {
                 out_dir: run.dir.clone(),
                 base_dir: run.base.map(|b| self.plan.bases[b].dir.clone()),
                 data_root: self.data_root.clone(),
-                threads: 0,
+                placement: Default::default(),
             };
             batch.push((JobRef::Run(i), job));
             st.runs[i] = RunState::Running;

@@ -10,6 +10,7 @@
 
 use crate::job::{Job, JobKind};
 use ccll_core::run::{run, train_base, RunOptions};
+use ccll_core::Placement;
 use ccll_results::WorkerEvent;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -41,11 +42,14 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
         Ok(w) => w,
         Err(code) => return code,
     };
-    let mut cfg = job.config.clone();
-    cfg.train.threads = thread_budget(job);
-    announce(job, &cfg);
+    let cfg = &job.config;
+    let placement = Placement {
+        device: job.placement.device.clone(),
+        threads: thread_budget(job),
+    };
+    announce(job, &placement);
     if let Some(map) = std::env::var_os(SLEEP_JOBS_ENV) {
-        return match sleep_job(job, &cfg, Path::new(&map)) {
+        return match sleep_job(job, cfg, &placement, Path::new(&map)) {
             Ok(()) => 0,
             Err(e) => {
                 let error = format!("{e:#}");
@@ -57,7 +61,7 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
     }
     let started = Instant::now();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        execute(job, &cfg, &mut |e: WorkerEvent| {
+        execute(job, cfg, &placement, &mut |e: WorkerEvent| {
             log_event(&e);
             events.write(&e);
         })
@@ -112,7 +116,7 @@ fn open_outputs(job: &Job, redirect_log: bool) -> Result<EventWriter, i32> {
 
 /// The job's thread budget, else Slurm's CPUs per task, else 0 (libtorch's default).
 fn thread_budget(job: &Job) -> usize {
-    match job.threads {
+    match job.placement.threads {
         0 => std::env::var("SLURM_CPUS_PER_TASK")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -122,8 +126,8 @@ fn thread_budget(job: &Job) -> usize {
 }
 
 /// The first line of the log: what runs where.
-fn announce(job: &Job, cfg: &ccll_core::RunConfig) {
-    let threads = cfg.train.threads;
+fn announce(job: &Job, placement: &Placement) {
+    let threads = placement.threads;
     eprintln!(
         "ccll worker {}: {} `{}` in {} on {} ({} threads, pid {})",
         env!("CARGO_PKG_VERSION"),
@@ -133,7 +137,7 @@ fn announce(job: &Job, cfg: &ccll_core::RunConfig) {
         },
         job.name,
         job.out_dir.display(),
-        cfg.train.device,
+        placement.device,
         if threads == 0 {
             "default".to_string()
         } else {
@@ -147,16 +151,24 @@ fn announce(job: &Job, cfg: &ccll_core::RunConfig) {
 fn execute(
     job: &Job,
     cfg: &ccll_core::RunConfig,
+    placement: &Placement,
     on_event: &mut dyn FnMut(WorkerEvent),
 ) -> anyhow::Result<String> {
     match job.kind {
-        JobKind::Base => train_base(cfg, job.data_root.as_deref(), &job.out_dir, on_event)
-            .map(|m| format!("base trained in {:.1} s on {}", m.seconds, m.device)),
+        JobKind::Base => train_base(
+            cfg,
+            job.data_root.as_deref(),
+            &job.out_dir,
+            placement,
+            on_event,
+        )
+        .map(|m| format!("base trained in {:.1} s on {}", m.seconds, m.device)),
         JobKind::Run => {
             let opts = RunOptions {
                 data_root: job.data_root.clone(),
                 out_dir: job.out_dir.clone(),
                 base_dir: job.base_dir.clone(),
+                placement: placement.clone(),
             };
             run(cfg, &opts, on_event).map(|r| {
                 format!(
@@ -169,7 +181,12 @@ fn execute(
 }
 
 /// A job of a benchmark that sleeps instead of training (see [`SLEEP_JOBS_ENV`]).
-fn sleep_job(job: &Job, cfg: &ccll_core::RunConfig, map: &Path) -> anyhow::Result<()> {
+fn sleep_job(
+    job: &Job,
+    cfg: &ccll_core::RunConfig,
+    placement: &Placement,
+    map: &Path,
+) -> anyhow::Result<()> {
     use ccll_core::run::{base_key, write_json_atomic, BaseManifest, BASE_MANIFEST, CONFIG_FILE};
     use ccll_results::{Flops, Metrics, ParamReport, RunResult, TaskMatrix};
     let text = std::fs::read_to_string(map)
@@ -203,7 +220,7 @@ fn sleep_job(job: &Job, cfg: &ccll_core::RunConfig, map: &Path) -> anyhow::Resul
                 key: base_key(cfg).unwrap_or_default(),
                 includes_task1: false,
                 curves: Vec::new(),
-                device: cfg.train.device.clone(),
+                device: placement.device.clone(),
                 seconds: lifetime,
             },
         ),
@@ -229,7 +246,7 @@ fn sleep_job(job: &Job, cfg: &ccll_core::RunConfig, map: &Path) -> anyhow::Resul
                 ),
                 curves: Vec::new(),
                 artifacts: Vec::new(),
-                device: cfg.train.device.clone(),
+                device: placement.device.clone(),
                 data_source: String::new(),
                 wall_seconds: lifetime,
             };

@@ -119,7 +119,7 @@ fn train_records_its_run_in_the_store() {
          \x20           train_per_class: 16, test_per_class: 8}\n\
          model: {arch: convnet, width: 4}\n\
          method: {name: ccll}\n\
-         train: {epochs: 1, batch_size: 16, device: cpu}\n",
+         train: {epochs: 1, batch_size: 16}\n",
     )
     .unwrap();
     let out = run(ccll()

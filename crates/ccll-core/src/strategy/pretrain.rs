@@ -2,41 +2,40 @@
 //! head per task of the source benchmark, trained jointly with cross-entropy. Only the
 //! backbone is kept. Not a method of its own: the run uses it before task 1.
 
+use super::setup::Setup;
 use super::{Method, Model, ParamCounts};
 use crate::checkpoint::{artifact, save_store};
-use crate::nn::{count_trainable, Arch, Backbone, Fwd, TaskModules};
+use crate::nn::{count_trainable, Backbone, Fwd, TaskModules};
 use crate::optim::{LrGroup, ParamGroup};
 use ccll_results::{Artifact, Flops};
 use std::collections::BTreeMap;
 use std::path::Path;
-use tch::{nn, Device, Tensor};
+use tch::{nn, Tensor};
 
 pub struct Pretrainer {
+    setup: Setup,
     base_vs: nn::VarStore,
     backbone: Backbone,
     heads: Vec<TaskModules>,
-    source_classes: Vec<i64>,
-    device: Device,
     source: String,
 }
 
 impl Pretrainer {
-    pub fn new(
-        arch: Arch,
-        width: i64,
-        in_channels: i64,
-        source: &str,
-        source_classes: Vec<i64>,
-        device: Device,
-    ) -> Self {
-        let base_vs = nn::VarStore::new(device);
-        let backbone = Backbone::new(&base_vs.root(), arch, in_channels, width);
+    /// A fresh backbone for `setup` (see [`Setup::pretraining`]), pretrained on the benchmark
+    /// named `source`.
+    pub fn new(setup: Setup, source: &str) -> Self {
+        let base_vs = nn::VarStore::new(setup.device);
+        let backbone = Backbone::new(
+            &base_vs.root(),
+            setup.arch,
+            setup.image_shape[0],
+            setup.width,
+        );
         Self {
+            setup,
             base_vs,
             backbone,
             heads: Vec::new(),
-            source_classes,
-            device,
             source: source.to_string(),
         }
     }
@@ -58,7 +57,7 @@ impl Method for Pretrainer {
     }
 
     fn training_tasks(&self, _task: usize) -> Vec<usize> {
-        (0..self.source_classes.len()).collect()
+        (0..self.setup.task_classes.len()).collect()
     }
 }
 
@@ -66,9 +65,10 @@ impl Model for Pretrainer {
     fn begin_task(&mut self, _task: usize) -> anyhow::Result<()> {
         let dim = self.backbone.feature_dim();
         self.heads = self
-            .source_classes
+            .setup
+            .task_classes
             .iter()
-            .map(|&k| TaskModules::new(self.device, &[], None, dim, k))
+            .map(|&k| TaskModules::new(self.setup.device, &[], None, dim, k))
             .collect::<Result<_, _>>()?;
         Ok(())
     }
@@ -111,11 +111,8 @@ impl Model for Pretrainer {
 
     /// Writes the pretrained backbone as `base.safetensors` (heads are dropped).
     fn save(&self, dir: &Path, _task: usize) -> anyhow::Result<Vec<Artifact>> {
-        let meta = BTreeMap::from([
-            ("format".to_string(), "ccll-checkpoint-v1".to_string()),
-            ("content".to_string(), "base".to_string()),
-            ("pretrained_on".to_string(), self.source.clone()),
-        ]);
+        let mut meta = self.setup.meta_of("base");
+        meta.insert("pretrained_on".to_string(), self.source.clone());
         let path = dir.join("base.safetensors");
         save_store(&self.base_vs, &path, &meta)?;
         Ok(vec![artifact("base", &path)?])

@@ -6,6 +6,7 @@ use super::StrategyContext;
 use crate::accounting;
 use crate::error::KeyError;
 use crate::nn::{Arch, Backbone, TaskModules};
+use crate::settings::ModelConfig;
 use std::collections::BTreeMap;
 use tch::Device;
 
@@ -23,26 +24,53 @@ pub struct Setup {
 
 impl Setup {
     pub fn new(ctx: &StrategyContext, method: &str) -> Result<Self, KeyError> {
-        let arch = ctx.model.arch()?;
-        let width = ctx.model.width()?;
-        let mut metadata = BTreeMap::from([
-            ("format".to_string(), "ccll-checkpoint-v1".to_string()),
-            ("method".to_string(), method.to_string()),
-            ("arch".to_string(), ctx.model.arch.clone()),
-            ("width".to_string(), width.to_string()),
-            ("image_shape".to_string(), format!("{:?}", ctx.image_shape)),
-        ]);
+        let mut setup = Self::build(
+            ctx.model,
+            ctx.device,
+            ctx.image_shape,
+            ctx.task_classes.clone(),
+            method,
+        )?;
         for (key, value) in [("alpha", ctx.method.alpha()), ("beta", ctx.method.beta())] {
             if let Some(v) = value {
-                metadata.insert(key.to_string(), v.to_string());
+                setup.metadata.insert(key.to_string(), v.to_string());
             }
         }
+        Ok(setup)
+    }
+
+    /// The setup of pretraining a base on another benchmark whose tasks have
+    /// `task_classes` classes (method `pretrain`, no method options).
+    pub fn pretraining(
+        model: &ModelConfig,
+        device: Device,
+        image_shape: [i64; 3],
+        task_classes: Vec<i64>,
+    ) -> Result<Self, KeyError> {
+        Self::build(model, device, image_shape, task_classes, "pretrain")
+    }
+
+    fn build(
+        model: &ModelConfig,
+        device: Device,
+        image_shape: [i64; 3],
+        task_classes: Vec<i64>,
+        method: &str,
+    ) -> Result<Self, KeyError> {
+        let width = model.width()?;
+        let metadata = BTreeMap::from([
+            ("format".to_string(), "ccll-checkpoint-v1".to_string()),
+            ("method".to_string(), method.to_string()),
+            ("arch".to_string(), model.arch.clone()),
+            ("width".to_string(), width.to_string()),
+            ("image_shape".to_string(), format!("{image_shape:?}")),
+        ]);
         Ok(Self {
-            arch,
+            arch: model.arch()?,
             width,
-            device: ctx.device,
-            image_shape: ctx.image_shape,
-            task_classes: ctx.task_classes.clone(),
+            device,
+            image_shape,
+            task_classes,
             metadata,
         })
     }

@@ -1,6 +1,7 @@
 //! Helpers shared by the engine and baseline tests.
 
 use ccll_core::run::{run, RunOptions, Session};
+use ccll_core::Placement;
 use ccll_core::RunConfig;
 use ccll_results::RunResult;
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ pub fn exclusive() -> MutexGuard<'static, ()> {
 /// A whole run of `cfg` with its checkpoints in `dir`.
 pub fn run_to(cfg: &RunConfig, dir: &Path) -> RunResult {
     let opts = RunOptions {
+        placement: Placement::cpu(1),
         data_root: None,
         out_dir: dir.to_path_buf(),
         base_dir: None,

@@ -13,12 +13,14 @@ pub struct EvalArgs {
     /// Data root (default: $CCLL_DATA, else ./data).
     #[arg(long)]
     pub data_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub placement: super::PlacementArgs,
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let stored: RunResult =
         serde_json::from_str(&std::fs::read_to_string(a.run.join(RESULT_FILE))?)?;
-    let again = reevaluate(&a.run, a.data_root.as_deref())?;
+    let again = reevaluate(&a.run, a.data_root.as_deref(), &a.placement.placement())?;
     let last = stored.acc_matrix.rows() - 1;
     let mut same = true;
     println!("{:>5} {:>10} {:>10}", "task", "stored", "reloaded");

@@ -53,10 +53,7 @@ pub fn run(a: ParamsArgs) -> anyhow::Result<()> {
         },
         method: MethodConfig::named(&a.method, Some(a.alpha), Some(a.beta))
             .map_err(|e| flag_error(&e))?,
-        train: TrainConfig {
-            device: "cpu".into(),
-            ..Default::default()
-        },
+        train: TrainConfig::default(),
         base: Default::default(),
     };
     config.validate().map_err(|e| flag_error(&e))?;

@@ -31,10 +31,13 @@ pub struct TrainArgs {
     /// Name of the run in the store (default: the output directory's name).
     #[arg(long)]
     pub name: Option<String>,
+    #[command(flatten)]
+    pub placement: super::PlacementArgs,
 }
 
 pub fn run_cmd(args: TrainArgs) -> anyhow::Result<()> {
     let cfg = RunConfig::from_file(&args.config)?;
+    let placement = args.placement.placement();
     let recorder = if args.no_store {
         None
     } else {
@@ -44,12 +47,18 @@ pub fn run_cmd(args: TrainArgs) -> anyhow::Result<()> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| cfg.method.name().to_string())
         });
-        Some(Recorder::start(&cfg, &label, args.db.as_deref())?)
+        Some(Recorder::start(
+            &cfg,
+            &label,
+            &placement,
+            args.db.as_deref(),
+        )?)
     };
     let opts = RunOptions {
         data_root: args.data_root,
         out_dir: args.out.clone(),
         base_dir: args.base_dir,
+        placement,
     };
     let mut progress =
         RunProgress::new(&format!("{} on {}", cfg.method.name(), cfg.benchmark.name));
@@ -88,7 +97,12 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn start(cfg: &RunConfig, label: &str, db: Option<&std::path::Path>) -> anyhow::Result<Self> {
+    fn start(
+        cfg: &RunConfig,
+        label: &str,
+        placement: &ccll_core::Placement,
+        db: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         let rt = super::runtime()?;
         let path = Store::resolve_path(db);
         let (commit, dirty) = ccll_runner::git::describe();
@@ -98,7 +112,7 @@ impl Recorder {
             let store = Store::open(&path).await?;
             let id = store.register_run(&row).await?;
             store
-                .mark_running(id, &cfg.train.device, &ccll_runner::git::hostname())
+                .mark_running(id, &placement.device, &ccll_runner::git::hostname())
                 .await?;
             anyhow::Ok((store, id))
         })?;

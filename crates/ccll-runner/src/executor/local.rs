@@ -2,7 +2,7 @@
 //!
 //! Each worker is `ccll worker --job DIR/job.json` with stdout and stderr appended to
 //! `DIR/worker.log`, `CUDA_VISIBLE_DEVICES` set to its GPU (so it sees `cuda:0`) or emptied
-//! for CPU slots, `train.threads` (and `OMP_NUM_THREADS`) set to its share of the cores, its
+//! for CPU slots, the job's threads (and `OMP_NUM_THREADS`) set to its share of the cores, its
 //! own process group (a Ctrl-C on the terminal reaches the runner only, which then stops the
 //! workers itself), and `PR_SET_PDEATHSIG = SIGKILL` so that it dies with the runner even when
 //! the runner is SIGKILLed: no orphan keeps writing into a run directory that the next runner
@@ -11,6 +11,7 @@
 use super::{Exit, LaunchError, Started};
 use crate::job::{Job, JOB_FILE};
 use crate::plan::JobRef;
+use ccll_core::Placement;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -173,11 +174,13 @@ impl LocalExecutor {
             });
         };
         let slot = self.slots[slot_idx].clone();
-        job.config.train.device = match slot.device {
-            SlotDevice::Cpu => "cpu".into(),
-            SlotDevice::Cuda(_) => "cuda:0".into(),
+        job.placement = Placement {
+            device: match slot.device {
+                SlotDevice::Cpu => "cpu".into(),
+                SlotDevice::Cuda(_) => "cuda:0".into(),
+            },
+            threads: slot.threads,
         };
-        job.threads = slot.threads;
         let fail = |reason: String| LaunchError { job: r, reason };
         let job_file = job.out_dir.join(JOB_FILE);
         let text = serde_json::to_vec_pretty(&job).map_err(|e| fail(e.to_string()))?;

@@ -14,6 +14,7 @@
 use super::{Exit, LaunchError, Started};
 use crate::job::Job;
 use crate::plan::JobRef;
+use ccll_core::Placement;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -251,8 +252,10 @@ impl SlurmExecutor {
         let list: Vec<Job> = jobs
             .into_iter()
             .map(|(_, mut j)| {
-                j.config.train.device = device.into();
-                j.threads = threads;
+                j.placement = Placement {
+                    device: device.into(),
+                    threads,
+                };
                 j
             })
             .collect();
