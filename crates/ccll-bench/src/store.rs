@@ -55,6 +55,7 @@ pub fn result(method: &str, alpha: i64, seed: u64) -> RunResult {
         .map(|t| (if t == 0 { 0 } else { 12_000 * alpha as u64 }, 5_130))
         .collect();
     RunResult {
+        task_agnostic: None,
         method: method.into(),
         benchmark: "split_cifar100".into(),
         seed,

@@ -15,6 +15,7 @@ pub mod optim;
 pub mod run;
 pub mod settings;
 pub mod strategy;
+pub mod task_inference;
 pub mod train;
 pub mod yaml_locate;
 

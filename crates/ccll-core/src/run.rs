@@ -10,6 +10,7 @@ use crate::device::{device_name, Placement};
 use crate::strategy::pretrain::Pretrainer;
 use crate::strategy::setup::Setup;
 use crate::strategy::{base_file, build_strategy, Strategy};
+use crate::task_inference::{evaluate_task, primary_rule, Rule, TagRecorder, TaskEvaluation};
 use crate::train::{evaluate, task_seed, train_task};
 use anyhow::Context;
 use ccll_data::{data_root, load_benchmark, Benchmark};
@@ -121,6 +122,23 @@ impl Session {
             epochs,
             events,
         )?)
+    }
+
+    /// Tasks `0..=upto` evaluated with their own modules (TAw) and without the task id by
+    /// each of `rules` (TAg).
+    pub fn evaluate_all(&self, upto: usize, rules: &[Rule]) -> Vec<TaskEvaluation> {
+        (0..=upto)
+            .map(|j| {
+                evaluate_task(
+                    self.strategy.as_ref(),
+                    j,
+                    Some(upto),
+                    rules,
+                    &self.data[j],
+                    self.config.train.eval_batch_size,
+                )
+            })
+            .collect()
     }
 
     /// Accuracy and loss of tasks `0..=upto`, each with its own modules.
@@ -329,6 +347,8 @@ pub fn run(
         (None, BaseSource::Task1) => {}
     }
 
+    let task_classes: Vec<i64> = session.data.iter().map(|d| d.classes).collect();
+    let mut tag = TagRecorder::new(primary_rule(&cfg.method), &task_classes)?;
     let mut acc = TaskMatrix::new();
     let mut loss = TaskMatrix::new();
     for t in 0..n {
@@ -340,7 +360,10 @@ pub fn run(
             curves.extend(session.train(t, events)?);
             artifacts.extend(session.strategy.save(out, t)?);
         }
-        let (a, l) = session.evaluate_seen(t);
+        let evals = session.evaluate_all(t, tag.rules());
+        let a: Vec<f64> = evals.iter().map(|e| e.accuracy).collect();
+        let l: Vec<f64> = evals.iter().map(|e| e.loss).collect();
+        tag.record_row(t, &evals);
         events(WorkerEvent::Evaluated {
             after_task: t + 1,
             accuracy: a.clone(),
@@ -374,7 +397,9 @@ pub fn run(
         artifacts,
         device: device_name(device),
         wall_seconds: started.elapsed().as_secs_f64(),
+        task_agnostic: Some(tag.finish()),
     };
+    tag.write_predictions(out)?;
     write_json_atomic(&out.join(RESULT_FILE), &result)?;
     Ok(result)
 }

@@ -15,4 +15,4 @@ pub use events::WorkerEvent;
 pub use matrix::{MatrixError, TaskMatrix};
 pub use metrics::Metrics;
 pub use params::{Flops, ParamReport, TaskParams};
-pub use run::{Artifact, EpochRecord, RunResult, TaskInfo};
+pub use run::{Artifact, EpochRecord, RuleResult, RunResult, TaskAgnostic, TaskInfo};

@@ -55,4 +55,43 @@ pub struct RunResult {
     #[serde(default)]
     pub data_source: String,
     pub wall_seconds: f64,
+    /// Task-agnostic evaluation (no task id at test time); `None` in results written before
+    /// it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_agnostic: Option<TaskAgnostic>,
+}
+
+/// The task-agnostic (TAg) results of a run: every rule that applies, and which one the
+/// summary reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskAgnostic {
+    /// The rule whose results are the run's TAg summary (`method.task_inference` or the
+    /// method's default).
+    pub primary: String,
+    /// Seconds per test image of task-aware inference (one task's modules, over every
+    /// evaluation of the run), to compare with each rule's.
+    pub task_aware_seconds_per_image: f64,
+    pub rules: Vec<RuleResult>,
+}
+
+/// One task-inference rule over the whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleResult {
+    pub rule: String,
+    /// TAg accuracy (percent) of task j after training task i: the task inferred right and
+    /// its prediction right.
+    pub acc_matrix: TaskMatrix,
+    /// Share (percent) of task j's test images whose task was inferred right after task i.
+    pub task_id_matrix: TaskMatrix,
+    /// ACC / BWT / forgetting of `acc_matrix`.
+    pub metrics: Metrics,
+    /// Seconds per test image of inferring the task (over every evaluation of the run).
+    pub seconds_per_image: f64,
+}
+
+impl TaskAgnostic {
+    /// The primary rule's results.
+    pub fn primary_result(&self) -> Option<&RuleResult> {
+        self.rules.iter().find(|r| r.rule == self.primary)
+    }
 }

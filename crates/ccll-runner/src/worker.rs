@@ -249,6 +249,7 @@ fn sleep_job(
                 device: placement.device.clone(),
                 data_source: String::new(),
                 wall_seconds: lifetime,
+                task_agnostic: None,
             };
             write_json_atomic(&job.out_dir.join(ccll_core::run::RESULT_FILE), &result)
         }

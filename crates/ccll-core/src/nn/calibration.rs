@@ -88,6 +88,11 @@ impl Ccm {
     }
 
     pub fn forward(&self, y: &Tensor, train: bool) -> Tensor {
+        y * self.gate(y, train)
+    }
+
+    /// The gate `2 sigmoid(BN(GConv1x1(GAP(y))))`, `[N, C, 1, 1]`.
+    pub fn gate(&self, y: &Tensor, train: bool) -> Tensor {
         let s = y.mean_dim([2i64, 3].as_slice(), true, None);
         let z = s.conv2d(
             &self.weight,
@@ -97,7 +102,7 @@ impl Ccm {
             [1, 1],
             self.groups,
         );
-        y * (self.bn.forward_t(&z, train).sigmoid() * 2.0)
+        self.bn.forward_t(&z, train).sigmoid() * 2.0
     }
 }
 
@@ -119,6 +124,90 @@ impl CalibrationLayer {
             None => y,
         }
     }
+}
+
+/// Several tasks' calibrations in one forward pass, for inference without the task id. A task
+/// without calibration (task 1 of `ccll`, which trained the base) passes its input through.
+pub enum MultiTask<'a> {
+    /// Every task on its own copy of the batch: at the first calibration point (the base
+    /// before it is the same for all tasks and runs once) the `batch` images become `T x batch`,
+    /// task t at rows `t*batch..(t+1)*batch`, and from there the base runs on all copies at once.
+    Stacked {
+        calibrations: Vec<Option<&'a Calibration>>,
+        batch: i64,
+    },
+    /// SupSup's one-shot superposition: each module's output is the mixture of the tasks'
+    /// outputs with per-image weights `weights` `[batch, T]` (SCM: `sum_t w_t SCM_t(x)`; CCM:
+    /// `y * sum_t w_t gate_t(y)`), so that the entropy can be differentiated by the weights.
+    Mixed {
+        calibrations: Vec<Option<&'a Calibration>>,
+        weights: Tensor,
+    },
+}
+
+impl MultiTask<'_> {
+    /// The calibration of layer `layer` applied to `y`, the output of its conv + BN.
+    pub fn forward(&self, layer: usize, y: &Tensor) -> Tensor {
+        match self {
+            Self::Stacked {
+                calibrations,
+                batch,
+            } => {
+                let n = calibrations.len() as i64;
+                let copies = if y.size()[0] == *batch && n > 1 {
+                    (0..n).map(|_| y.shallow_clone()).collect()
+                } else {
+                    y.chunk(n, 0)
+                };
+                let out: Vec<Tensor> = calibrations
+                    .iter()
+                    .zip(&copies)
+                    .map(|(c, y)| match c {
+                        Some(c) => c.layer(layer).forward(y, false),
+                        None => y.shallow_clone(),
+                    })
+                    .collect();
+                Tensor::cat(&out, 0)
+            }
+            Self::Mixed {
+                calibrations,
+                weights,
+            } => {
+                let w = |t: usize| weights.select(1, t as i64).view([-1, 1, 1, 1]);
+                let layers: Vec<Option<&CalibrationLayer>> = calibrations
+                    .iter()
+                    .map(|c| c.map(|c| c.layer(layer)))
+                    .collect();
+                let mut s = y.shallow_clone();
+                if layers.iter().flatten().any(|l| l.scm.is_some()) {
+                    s = mix(layers.iter().enumerate().map(|(t, l)| {
+                        let out = match l.and_then(|l| l.scm.as_ref()) {
+                            Some(scm) => scm.forward(y),
+                            None => y.shallow_clone(),
+                        };
+                        out * w(t)
+                    }));
+                }
+                if layers.iter().flatten().any(|l| l.ccm.is_some()) {
+                    let gate = mix(layers.iter().enumerate().map(|(t, l)| {
+                        match l.and_then(|l| l.ccm.as_ref()) {
+                            Some(ccm) => ccm.gate(&s, false) * w(t),
+                            None => w(t),
+                        }
+                    }));
+                    s = &s * gate;
+                }
+                s
+            }
+        }
+    }
+}
+
+/// The sum of a non-empty sequence of tensors.
+fn mix(terms: impl Iterator<Item = Tensor>) -> Tensor {
+    terms
+        .reduce(|a, b| a + b)
+        .expect("at least one task is mixed")
 }
 
 /// Which modules and group sizes a task's calibration uses.

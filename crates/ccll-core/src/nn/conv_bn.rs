@@ -108,6 +108,9 @@ impl ConvBn {
                 flops: 2 * macs as u64,
             });
         }
+        if let Some(multi) = fwd.multi {
+            return multi.forward(self.index, &y);
+        }
         match fwd.calibration {
             Some(cal) => cal.layer(self.index).forward(&y, fwd.calibration_train),
             None => y,

@@ -12,7 +12,7 @@ mod resnet;
 mod task_modules;
 
 pub use backbone::{Arch, Backbone};
-pub use calibration::{Calibration, CalibrationLayer, CalibrationSpec, Ccm, Scm};
+pub use calibration::{Calibration, CalibrationLayer, CalibrationSpec, Ccm, MultiTask, Scm};
 pub use conv_bn::{channels_last_on_cpu, is_channels_last, ConvBn, ConvShape, ConvTrace};
 pub use task_modules::{count_trainable, is_buffer, TaskModules, CALIBRATION_PREFIX, HEAD_PREFIX};
 
@@ -38,6 +38,9 @@ pub struct Fwd<'a> {
     pub calibration_train: bool,
     /// Collects one entry per conv for FLOP counting.
     pub trace: Option<&'a RefCell<Vec<ConvTrace>>>,
+    /// Several tasks' calibrations at once (inference without the task id); replaces
+    /// `calibration` when set.
+    pub multi: Option<&'a MultiTask<'a>>,
 }
 
 impl<'a> Fwd<'a> {
@@ -48,6 +51,7 @@ impl<'a> Fwd<'a> {
             calibration,
             calibration_train: false,
             trace: None,
+            multi: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use super::{
 use crate::accounting;
 use crate::checkpoint::{artifact, load_store, save_store};
 use crate::error::KeyError;
-use crate::nn::{count_trainable, Backbone, CalibrationSpec, Fwd, TaskModules};
+use crate::nn::{count_trainable, Backbone, CalibrationSpec, Fwd, MultiTask, TaskModules};
 use crate::optim::{LrGroup, ParamGroup};
 use ccll_results::{Artifact, Flops};
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,10 @@ pub struct CalibrationSizes {
     pub alpha: i64,
     #[serde(default = "default_group_size")]
     pub beta: i64,
+    /// The rule that picks the task without the task id (`task_inference`); unset: the
+    /// method's default (see `crate::task_inference::primary_rule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_inference: Option<crate::task_inference::Rule>,
 }
 
 impl Default for CalibrationSizes {
@@ -68,11 +72,15 @@ impl Default for CalibrationSizes {
         Self {
             alpha: DEFAULT_GROUP_SIZE,
             beta: DEFAULT_GROUP_SIZE,
+            task_inference: None,
         }
     }
 }
 
 impl MethodOptions for CalibrationSizes {
+    fn task_inference(&self) -> Option<crate::task_inference::Rule> {
+        self.task_inference
+    }
     fn check(&self) -> Result<(), KeyError> {
         check_group_size("alpha", self.alpha)?;
         check_group_size("beta", self.beta)
@@ -91,17 +99,25 @@ impl MethodOptions for CalibrationSizes {
 pub struct ScmSize {
     #[serde(default = "default_group_size")]
     pub alpha: i64,
+    /// The rule that picks the task without the task id (`task_inference`); unset: the
+    /// method's default (see `crate::task_inference::primary_rule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_inference: Option<crate::task_inference::Rule>,
 }
 
 impl Default for ScmSize {
     fn default() -> Self {
         Self {
             alpha: DEFAULT_GROUP_SIZE,
+            task_inference: None,
         }
     }
 }
 
 impl MethodOptions for ScmSize {
+    fn task_inference(&self) -> Option<crate::task_inference::Rule> {
+        self.task_inference
+    }
     fn check(&self) -> Result<(), KeyError> {
         check_group_size("alpha", self.alpha)
     }
@@ -116,17 +132,25 @@ impl MethodOptions for ScmSize {
 pub struct CcmSize {
     #[serde(default = "default_group_size")]
     pub beta: i64,
+    /// The rule that picks the task without the task id (`task_inference`); unset: the
+    /// method's default (see `crate::task_inference::primary_rule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_inference: Option<crate::task_inference::Rule>,
 }
 
 impl Default for CcmSize {
     fn default() -> Self {
         Self {
             beta: DEFAULT_GROUP_SIZE,
+            task_inference: None,
         }
     }
 }
 
 impl MethodOptions for CcmSize {
+    fn task_inference(&self) -> Option<crate::task_inference::Rule> {
+        self.task_inference
+    }
     fn check(&self) -> Result<(), KeyError> {
         check_group_size("beta", self.beta)
     }
@@ -373,8 +397,58 @@ impl Model for Calibrated {
             calibration: m.calibration.as_ref(),
             calibration_train: train,
             trace: None,
+            multi: None,
         };
         m.logits(&self.backbone.features(x, &fwd))
+    }
+
+    /// One pass: the base before the first calibration point once, then every task's copy
+    /// of the batch through the rest of the base together (see [`MultiTask::Stacked`]).
+    fn all_task_logits(&self, x: &Tensor, upto: usize) -> Vec<Tensor> {
+        let tasks = &self.tasks[..=upto];
+        if self.spec.is_none() {
+            let features = self.backbone.features(x, &Fwd::eval(None));
+            return tasks.iter().map(|m| m.logits(&features)).collect();
+        }
+        let multi = MultiTask::Stacked {
+            calibrations: tasks.iter().map(|m| m.calibration.as_ref()).collect(),
+            batch: x.size()[0],
+        };
+        let fwd = Fwd {
+            multi: Some(&multi),
+            ..Fwd::eval(None)
+        };
+        let features = self.backbone.features(x, &fwd);
+        let features = if features.size()[0] == x.size()[0] {
+            // Nothing was stacked: no task of `0..=upto` calibrates (task 1 of ccll alone).
+            (0..tasks.len()).map(|_| features.shallow_clone()).collect()
+        } else {
+            features.chunk(tasks.len() as i64, 0)
+        };
+        tasks
+            .iter()
+            .zip(&features)
+            .map(|(m, f)| m.logits(f))
+            .collect()
+    }
+
+    fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Tensor> {
+        self.spec?;
+        let tasks = &self.tasks[..weights.size()[1] as usize];
+        let multi = MultiTask::Mixed {
+            calibrations: tasks.iter().map(|m| m.calibration.as_ref()).collect(),
+            weights: weights.shallow_clone(),
+        };
+        let fwd = Fwd {
+            multi: Some(&multi),
+            ..Fwd::eval(None)
+        };
+        let features = self.backbone.features(x, &fwd);
+        tasks
+            .iter()
+            .enumerate()
+            .map(|(t, m)| m.logits(&features) * weights.narrow(1, t as i64, 1))
+            .reduce(|a, b| a + b)
     }
 
     fn end_task(&mut self, task: usize) -> anyhow::Result<()> {

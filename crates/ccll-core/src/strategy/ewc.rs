@@ -84,6 +84,10 @@ pub struct EwcOptions {
     /// stays within what a gradient step can follow (see the module docs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_importance: Option<bool>,
+    /// The rule that picks the task without the task id (`task_inference`); unset: the
+    /// method's default (see `crate::task_inference::primary_rule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_inference: Option<crate::task_inference::Rule>,
 }
 
 impl EwcOptions {
@@ -115,6 +119,9 @@ impl EwcOptions {
 }
 
 impl MethodOptions for EwcOptions {
+    fn task_inference(&self) -> Option<crate::task_inference::Rule> {
+        self.task_inference
+    }
     fn check(&self) -> Result<(), KeyError> {
         let (lambda, gamma) = (self.lambda(), self.gamma());
         if !(lambda.is_finite() && lambda >= 0.0) {

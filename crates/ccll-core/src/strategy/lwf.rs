@@ -60,6 +60,10 @@ pub struct LwfOptions {
     /// do (true), or with the running statistics of the old tasks (false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher_batch_stats: Option<bool>,
+    /// The rule that picks the task without the task id (`task_inference`); unset: the
+    /// method's default (see `crate::task_inference::primary_rule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_inference: Option<crate::task_inference::Rule>,
 }
 
 impl LwfOptions {
@@ -79,6 +83,9 @@ impl LwfOptions {
 }
 
 impl MethodOptions for LwfOptions {
+    fn task_inference(&self) -> Option<crate::task_inference::Rule> {
+        self.task_inference
+    }
     fn check(&self) -> Result<(), KeyError> {
         let t = self.temperature();
         if !(t.is_finite() && t > 0.0) {

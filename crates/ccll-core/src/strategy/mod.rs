@@ -73,6 +73,21 @@ pub trait Model {
     /// Freezes what must not change any more once `task` is trained.
     fn end_task(&mut self, task: usize) -> anyhow::Result<()>;
 
+    /// Inference logits of every task `0..=upto` for one batch, for task inference without
+    /// the task id. Models whose tasks share computation override this to do it once.
+    fn all_task_logits(&self, x: &Tensor, upto: usize) -> Vec<Tensor> {
+        (0..=upto).map(|t| self.forward(x, t, false)).collect()
+    }
+
+    /// Logits of the superposition of tasks `0..T` with per-image weights `weights` `[B, T]`
+    /// mixed inside the network (SupSup's one-shot rule), differentiable by the weights; `None`
+    /// when the tasks differ only after their shared features or not at all inside one
+    /// network, so that the mixture is taken over the tasks' logits instead.
+    fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Tensor> {
+        let _ = (x, weights);
+        None
+    }
+
     /// Parameter counts of the modules built so far.
     fn param_counts(&self) -> ParamCounts;
 
@@ -158,6 +173,8 @@ pub trait Strategy {
     fn begin_task(&mut self, task: usize) -> anyhow::Result<()>;
     fn trainable(&self) -> Vec<ParamGroup>;
     fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor;
+    fn all_task_logits(&self, x: &Tensor, upto: usize) -> Vec<Tensor>;
+    fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Tensor>;
     fn training_step(&mut self, x: &Tensor, labels: &Tensor, task: usize) -> StepOutput;
     fn end_task(&mut self, task: usize, data: &DeviceTask) -> anyhow::Result<()>;
     fn training_tasks(&self, task: usize) -> Vec<usize>;
@@ -185,6 +202,14 @@ impl<M: Method> Strategy for M {
 
     fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {
         self.model().forward(x, task, train)
+    }
+
+    fn all_task_logits(&self, x: &Tensor, upto: usize) -> Vec<Tensor> {
+        self.model().all_task_logits(x, upto)
+    }
+
+    fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Tensor> {
+        self.model().mixed_logits(x, weights)
     }
 
     fn training_step(&mut self, x: &Tensor, labels: &Tensor, task: usize) -> StepOutput {
@@ -323,6 +348,14 @@ macro_rules! method_table {
                 match self {
                     $(Self::$fvariant(o) => o.alpha(),)*
                     $($(#[$attr])* Self::$variant(o) => o.alpha(),)*
+                }
+            }
+
+            /// The task-inference rule the config names, if any.
+            pub fn task_inference(&self) -> Option<crate::task_inference::Rule> {
+                match self {
+                    $(Self::$fvariant(o) => o.task_inference(),)*
+                    $($(#[$attr])* Self::$variant(o) => o.task_inference(),)*
                 }
             }
 

@@ -31,14 +31,28 @@ pub trait MethodOptions:
     fn beta(&self) -> Option<i64> {
         None
     }
+
+    /// The task-inference rule the config names, if any.
+    fn task_inference(&self) -> Option<crate::task_inference::Rule> {
+        None
+    }
 }
 
-/// The options of a method that takes none.
+/// The options of a method that takes none besides `task_inference`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NoOptions {}
+pub struct NoOptions {
+    /// The rule that picks the task without the task id (`task_inference`); unset: the
+    /// method's default (see `crate::task_inference::primary_rule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_inference: Option<crate::task_inference::Rule>,
+}
 
-impl MethodOptions for NoOptions {}
+impl MethodOptions for NoOptions {
+    fn task_inference(&self) -> Option<crate::task_inference::Rule> {
+        self.task_inference
+    }
+}
 
 /// Keys every method accepts: a study crosses `method.name` with the calibration sizes, and a
 /// method without calibration ignores them (they do not enter its identity).
@@ -93,7 +107,7 @@ pub fn field_names<T: MethodOptions>() -> &'static [&'static str] {
 
 fn unknown_option(method: &str, key: &str, fields: &[&str]) -> KeyError {
     let hint = if fields.is_empty() {
-        "it takes no options besides alpha and beta".to_string()
+        "it takes no options besides alpha, beta and task_inference".to_string()
     } else {
         format!("its options are: {}", fields.join(", "))
     };

@@ -183,26 +183,12 @@ impl Method for Pnn {
     }
 }
 
-impl Model for Pnn {
-    fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
-        self.add_task(task)
-    }
-
-    /// The new column (with its adapters) and the new head.
-    fn trainable(&self) -> Vec<ParamGroup> {
-        let Some(task) = self.heads.len().checked_sub(1) else {
-            return Vec::new();
-        };
-        let mut tensors = self.columns[task].net.vs.trainable_variables();
-        tensors.extend(self.heads[task].head_tensors());
-        vec![ParamGroup::new(tensors, LrGroup::Base)]
-    }
-
-    /// Runs columns `0..=task` stage by stage, feeding each column's stage input the adapters
-    /// from the columns before it; only the column being trained uses batch statistics.
-    fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {
+impl Pnn {
+    /// The last stage's maps of columns `0..=task`, run stage by stage, each column's stage
+    /// input fed the adapters from the columns before it; with `training`, column `task` uses
+    /// batch statistics.
+    fn column_maps(&self, x: &Tensor, task: usize, training: bool) -> Vec<Tensor> {
         let columns = &self.columns[..=task];
-        let training = train && task + 1 == self.heads.len();
         let fwd = |c: usize| Fwd {
             base_train: training && c == task,
             ..Fwd::eval(None)
@@ -226,7 +212,38 @@ impl Model for Pnn {
                 })
                 .collect();
         }
+        hs
+    }
+}
+
+impl Model for Pnn {
+    fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
+        self.add_task(task)
+    }
+
+    /// The new column (with its adapters) and the new head.
+    fn trainable(&self) -> Vec<ParamGroup> {
+        let Some(task) = self.heads.len().checked_sub(1) else {
+            return Vec::new();
+        };
+        let mut tensors = self.columns[task].net.vs.trainable_variables();
+        tensors.extend(self.heads[task].head_tensors());
+        vec![ParamGroup::new(tensors, LrGroup::Base)]
+    }
+
+    fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {
+        let hs = self.column_maps(x, task, train && task + 1 == self.heads.len());
         self.heads[task].logits(&Backbone::pool(&hs[task]))
+    }
+
+    /// Column t's features depend only on columns `0..=t`: one pass gives every task's.
+    fn all_task_logits(&self, x: &Tensor, upto: usize) -> Vec<Tensor> {
+        let hs = self.column_maps(x, upto, false);
+        self.heads[..=upto]
+            .iter()
+            .zip(&hs)
+            .map(|(head, h)| head.logits(&Backbone::pool(h)))
+            .collect()
     }
 
     fn end_task(&mut self, task: usize) -> anyhow::Result<()> {

@@ -246,6 +246,15 @@ impl Model for Trunk {
         self.logits(x, task, train)
     }
 
+    /// The trunk once, every head on its features.
+    fn all_task_logits(&self, x: &Tensor, upto: usize) -> Vec<Tensor> {
+        let features = self.features(x, false);
+        self.heads[..=upto]
+            .iter()
+            .map(|h| h.logits(&features))
+            .collect()
+    }
+
     /// A finished head is frozen unless the method retrains old heads.
     fn end_task(&mut self, _task: usize) -> anyhow::Result<()> {
         self.freeze_finished_heads();

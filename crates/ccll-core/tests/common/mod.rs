@@ -1,4 +1,5 @@
 //! Helpers shared by the engine and baseline tests.
+#![allow(dead_code)] // each test file uses part of it
 
 use ccll_core::run::{run, RunOptions, Session};
 use ccll_core::Placement;

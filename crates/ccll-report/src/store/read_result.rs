@@ -4,7 +4,8 @@
 
 use super::{RunStatus, Store, StoreError};
 use ccll_results::{
-    Artifact, EpochRecord, Flops, Metrics, ParamReport, RunResult, TaskInfo, TaskMatrix, TaskParams,
+    Artifact, EpochRecord, Flops, Metrics, ParamReport, RuleResult, RunResult, TaskAgnostic,
+    TaskInfo, TaskMatrix, TaskParams,
 };
 use sqlx::FromRow;
 use std::collections::HashMap;
@@ -56,6 +57,28 @@ struct ResultHead {
     wall_seconds: Option<f64>,
     device: Option<String>,
     data_source: Option<String>,
+    task_inference: Option<String>,
+    taw_seconds_per_image: Option<f64>,
+}
+
+#[derive(FromRow)]
+struct RuleRow {
+    run_id: i64,
+    rule: String,
+    acc: Option<f64>,
+    bwt: Option<f64>,
+    forgetting: Option<f64>,
+    seconds_per_image: Option<f64>,
+}
+
+#[derive(FromRow)]
+struct TagCellRow {
+    run_id: i64,
+    rule: String,
+    after_task: i64,
+    eval_task: i64,
+    accuracy: Option<f64>,
+    task_id_accuracy: Option<f64>,
 }
 
 #[derive(FromRow)]
@@ -114,6 +137,8 @@ struct Rows {
     params: HashMap<i64, Vec<ParamRow>>,
     curves: HashMap<i64, Vec<CurveRow>>,
     artifacts: HashMap<i64, Vec<ArtifactRow>>,
+    rules: HashMap<i64, Vec<RuleRow>>,
+    tag_cells: HashMap<i64, Vec<TagCellRow>>,
 }
 
 fn by_run<T>(rows: Vec<T>, run_id: impl Fn(&T) -> i64) -> HashMap<i64, Vec<T>> {
@@ -131,7 +156,7 @@ async fn fetch(store: &Store, scope: Scope) -> Result<Rows, StoreError> {
     let heads: Vec<ResultHead> = sqlx::query_as(&format!(
         "SELECT id, method, benchmark, seed, status, tasks, finished_tasks, loss_rows, acc, bwt,
                 forgetting, backbone_params, base_params, flops_base, flops_calibration,
-                wall_seconds, device, data_source
+                wall_seconds, device, data_source, task_inference, taw_seconds_per_image
          FROM runs WHERE id IN ({ids}) ORDER BY id"
     ))
     .bind(p)
@@ -172,8 +197,24 @@ async fn fetch(store: &Store, scope: Scope) -> Result<Rows, StoreError> {
     .bind(p)
     .fetch_all(&mut *tx)
     .await?;
+    let rules: Vec<RuleRow> = sqlx::query_as(&format!(
+        "SELECT run_id, rule, acc, bwt, forgetting, seconds_per_image FROM task_inference
+         WHERE run_id IN ({ids}) ORDER BY run_id, rowid"
+    ))
+    .bind(p)
+    .fetch_all(&mut *tx)
+    .await?;
+    let tag_cells: Vec<TagCellRow> = sqlx::query_as(&format!(
+        "SELECT run_id, rule, after_task, eval_task, accuracy, task_id_accuracy
+         FROM task_agnostic WHERE run_id IN ({ids})"
+    ))
+    .bind(p)
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Rows {
+        rules: by_run(rules, |r| r.run_id),
+        tag_cells: by_run(tag_cells, |r| r.run_id),
         heads,
         tasks: by_run(tasks, |r| r.run_id),
         cells: by_run(cells, |r| r.run_id),
@@ -271,7 +312,47 @@ fn assemble(head: ResultHead, rows: &mut Rows) -> Result<RunResult, StoreError> 
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
 
+    let task_agnostic = head.task_inference.clone().map(|primary| {
+        let cells = rows.tag_cells.remove(&run_id).unwrap_or_default();
+        let rules = rows
+            .rules
+            .remove(&run_id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                let mut acc_matrix = empty_matrix(acc_matrix.rows(), width);
+                let mut task_id_matrix = empty_matrix(acc_matrix.rows(), width);
+                for c in cells.iter().filter(|c| c.rule == r.rule) {
+                    let (i, j) = (cell_index(c.after_task), cell_index(c.eval_task));
+                    if let Some(slot) = cell(&mut acc_matrix, i, j) {
+                        *slot = Some(c.accuracy.unwrap_or(f64::NAN));
+                    }
+                    if let Some(slot) = cell(&mut task_id_matrix, i, j) {
+                        *slot = Some(c.task_id_accuracy.unwrap_or(f64::NAN));
+                    }
+                }
+                RuleResult {
+                    rule: r.rule,
+                    acc_matrix,
+                    task_id_matrix,
+                    metrics: Metrics {
+                        acc: r.acc.unwrap_or(f64::NAN),
+                        bwt: r.bwt.unwrap_or(f64::NAN),
+                        forgetting: r.forgetting.unwrap_or(f64::NAN),
+                    },
+                    seconds_per_image: r.seconds_per_image.unwrap_or(f64::NAN),
+                }
+            })
+            .collect();
+        TaskAgnostic {
+            primary,
+            task_aware_seconds_per_image: head.taw_seconds_per_image.unwrap_or(f64::NAN),
+            rules,
+        }
+    });
+
     Ok(RunResult {
+        task_agnostic,
         method: head.method,
         benchmark: head.benchmark,
         seed: count(Some(head.seed), "seed")?,

@@ -155,6 +155,10 @@ impl Store {
             }
         }
 
+        if let Some(tag) = &result.task_agnostic {
+            insert_task_agnostic(&mut tx, run_id, tag).await?;
+        }
+
         let p = &result.params;
         let base_params = int(run_id, "base_params", p.base_params)?;
         for t in &p.per_task {
@@ -214,11 +218,16 @@ impl Store {
             .await?;
         }
 
+        let primary = result
+            .task_agnostic
+            .as_ref()
+            .and_then(|t| t.primary_result());
         sqlx::query(
             "UPDATE runs SET status = 'finished', finished_at = ?, error = NULL, log_tail = NULL,
                  tasks = ?, finished_tasks = ?, loss_rows = ?, acc = ?, bwt = ?, forgetting = ?, backbone_params = ?,
                  base_params = ?, flops_base = ?, flops_calibration = ?, wall_seconds = ?,
-                 device = ?, data_source = ?
+                 device = ?, data_source = ?, task_inference = ?, tag_acc = ?, tag_bwt = ?,
+                 tag_forgetting = ?, taw_seconds_per_image = ?
              WHERE id = ?",
         )
         .bind(now())
@@ -235,6 +244,16 @@ impl Store {
         .bind(result.wall_seconds)
         .bind(&result.device)
         .bind(&result.data_source)
+        .bind(result.task_agnostic.as_ref().map(|t| t.primary.clone()))
+        .bind(primary.map(|r| r.metrics.acc))
+        .bind(primary.map(|r| r.metrics.bwt))
+        .bind(primary.map(|r| r.metrics.forgetting))
+        .bind(
+            result
+                .task_agnostic
+                .as_ref()
+                .map(|t| t.task_aware_seconds_per_image),
+        )
         .bind(run_id)
         .execute(&mut *tx)
         .await?;
@@ -381,11 +400,61 @@ async fn check_identity(
     Ok(())
 }
 
+/// The rules' summaries and TAg matrices of a run.
+async fn insert_task_agnostic(
+    tx: &mut Transaction<'static, Sqlite>,
+    run_id: i64,
+    tag: &ccll_results::TaskAgnostic,
+) -> Result<(), StoreError> {
+    for r in &tag.rules {
+        sqlx::query(
+            "INSERT INTO task_inference (run_id, rule, is_primary, acc, bwt, forgetting,
+                                         seconds_per_image)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(run_id)
+        .bind(&r.rule)
+        .bind(r.rule == tag.primary)
+        .bind(r.metrics.acc)
+        .bind(r.metrics.bwt)
+        .bind(r.metrics.forgetting)
+        .bind(r.seconds_per_image)
+        .execute(&mut **tx)
+        .await?;
+        for i in 0..r.acc_matrix.rows() {
+            for j in 0..=i {
+                sqlx::query(
+                    "INSERT INTO task_agnostic (run_id, rule, after_task, eval_task, accuracy,
+                                                task_id_accuracy)
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(run_id)
+                .bind(&r.rule)
+                .bind(int(run_id, "task_agnostic.after_task", i + 1)?)
+                .bind(int(run_id, "task_agnostic.eval_task", j + 1)?)
+                .bind(r.acc_matrix.get(i, j))
+                .bind(r.task_id_matrix.get(i, j))
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn delete_results(
     tx: &mut Transaction<'static, Sqlite>,
     run_id: i64,
 ) -> Result<(), StoreError> {
-    for table in ["tasks", "accuracy", "params", "curves", "artifacts"] {
+    for table in [
+        "tasks",
+        "accuracy",
+        "params",
+        "curves",
+        "artifacts",
+        "task_inference",
+        "task_agnostic",
+    ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE run_id = ?"))
             .bind(run_id)
             .execute(&mut **tx)

@@ -3,7 +3,8 @@
 
 use ccll_report::{NewRun, NewSweep, Store};
 use ccll_results::{
-    Artifact, EpochRecord, Flops, Metrics, ParamReport, RunResult, TaskInfo, TaskMatrix,
+    Artifact, EpochRecord, Flops, Metrics, ParamReport, RuleResult, RunResult, TaskAgnostic,
+    TaskInfo, TaskMatrix,
 };
 use serde_json::json;
 
@@ -64,7 +65,9 @@ pub fn result(method: &str, alpha: i64, seed: u64) -> RunResult {
             })
         })
         .collect();
+    let task_agnostic = Some(task_agnostic_of(&acc));
     RunResult {
+        task_agnostic,
         method: method.to_string(),
         benchmark: "mnist-5x2".to_string(),
         seed,
@@ -90,6 +93,34 @@ pub fn result(method: &str, alpha: i64, seed: u64) -> RunResult {
         device: "cpu".to_string(),
         data_source: String::new(),
         wall_seconds: 42.5,
+    }
+}
+
+/// TAg results derived from a TAw matrix: task-id accuracy falling with the tasks seen.
+pub fn task_agnostic_of(acc: &TaskMatrix) -> TaskAgnostic {
+    let rule = |name: &str, drop: f64| {
+        let mut tag = TaskMatrix::new();
+        let mut task_id = TaskMatrix::new();
+        for i in 0..acc.rows() {
+            let ids: Vec<f64> = (0..=i).map(|_| 100.0 - drop * i as f64).collect();
+            let row: Vec<f64> = (0..=i)
+                .map(|j| acc.get(i, j).unwrap() * ids[j] / 100.0)
+                .collect();
+            tag.push_row(&row, TASKS);
+            task_id.push_row(&ids, TASKS);
+        }
+        RuleResult {
+            rule: name.to_string(),
+            metrics: Metrics::from_matrix(&tag).unwrap(),
+            acc_matrix: tag,
+            task_id_matrix: task_id,
+            seconds_per_image: 1e-4 * (1.0 + drop),
+        }
+    };
+    TaskAgnostic {
+        primary: "min_entropy".to_string(),
+        task_aware_seconds_per_image: 5e-5,
+        rules: vec![rule("min_entropy", 5.0), rule("one_shot", 7.5)],
     }
 }
 

@@ -1,0 +1,470 @@
+//! Task-agnostic inference: the task of a test image picked by the model itself, without the
+//! task id, and the task-agnostic (TAg) evaluation built on it.
+//!
+//! Every rule scores the tasks `0..=upto` per image and picks the best:
+//! - `min_entropy`: the task whose head is most certain (lowest entropy of its softmax), as
+//!   HNET+ENT does with its task embeddings;
+//! - `max_confidence`: the task with the highest top softmax probability;
+//! - `max_logit`: FACIL's task-agnostic rule, the arg-max over the concatenation of all heads'
+//!   logits (the task whose block holds it);
+//! - `one_shot`: SupSup's one-shot rule (Wortsman et al. 2020): the tasks superposed with
+//!   weights 1/T in one pass, the task whose weight's entropy gradient is most negative. For
+//!   calibrated models the modules are mixed inside the network (one forward, one backward
+//!   instead of T forwards); for models whose tasks differ only in heads or in whole networks
+//!   the mixture is taken over the logits. It needs every task to have the same classes count.
+//!
+//! A TAg prediction is the inferred task's head's arg-max: it is right when the task is
+//! inferred right and the task-aware prediction is right, so TAg accuracy never exceeds TAw
+//! accuracy and equals it after task 1.
+
+use crate::data::DeviceTask;
+use crate::strategy::{MethodConfig, Strategy};
+use ccll_results::{Metrics, RuleResult, TaskAgnostic, TaskMatrix};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use tch::{Device, Kind, Reduction, Tensor};
+
+/// A rule that picks the task of an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    MinEntropy,
+    MaxConfidence,
+    MaxLogit,
+    OneShot,
+}
+
+/// Every rule, in the order results list them.
+pub const RULES: [Rule; 4] = [
+    Rule::MinEntropy,
+    Rule::MaxConfidence,
+    Rule::MaxLogit,
+    Rule::OneShot,
+];
+
+impl Rule {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MinEntropy => "min_entropy",
+            Self::MaxConfidence => "max_confidence",
+            Self::MaxLogit => "max_logit",
+            Self::OneShot => "one_shot",
+        }
+    }
+
+    /// The rule of this name.
+    pub fn named(name: &str) -> Option<Self> {
+        RULES.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Per-image scores `[B, T]` (higher = more likely) from every task's logits; `None` for
+    /// `one_shot`, which needs the model.
+    fn scores(self, logits: &[Tensor]) -> Option<Tensor> {
+        let per_task: Vec<Tensor> = match self {
+            Self::MinEntropy => logits.iter().map(|l| -entropy(l)).collect(),
+            Self::MaxConfidence => logits
+                .iter()
+                .map(|l| l.softmax(-1, Kind::Float).amax([-1i64].as_slice(), false))
+                .collect(),
+            Self::MaxLogit => logits
+                .iter()
+                .map(|l| l.amax([-1i64].as_slice(), false))
+                .collect(),
+            Self::OneShot => return None,
+        };
+        Some(Tensor::stack(&per_task, 1))
+    }
+}
+
+/// Entropy of the softmax of each row of `logits`, `[B]`.
+fn entropy(logits: &Tensor) -> Tensor {
+    let logp = logits.log_softmax(-1, Kind::Float);
+    -(logp.exp() * &logp).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)
+}
+
+/// One-shot task choice for a batch: the arg-min over tasks of the gradient of the mixture's
+/// entropy by the mixing weights (all 1/T). `logits` are the tasks' own logits, used when the
+/// model does not mix inside the network.
+fn one_shot(strategy: &dyn Strategy, x: &Tensor, logits: Option<&[Tensor]>, tasks: i64) -> Tensor {
+    let w = Tensor::full(
+        [x.size()[0], tasks],
+        1.0 / tasks as f64,
+        (Kind::Float, x.device()),
+    )
+    .set_requires_grad(true);
+    let mixed = tch::with_grad(|| {
+        strategy.mixed_logits(x, &w).unwrap_or_else(|| {
+            logit_mixture(
+                logits.expect("logits given when the model does not mix"),
+                &w,
+            )
+        })
+    });
+    steepest_descent(&mixed, &w)
+}
+
+/// `sum_t w[:, t] logits_t` (the logits taken as constants).
+fn logit_mixture(logits: &[Tensor], w: &Tensor) -> Tensor {
+    tch::with_grad(|| {
+        logits
+            .iter()
+            .enumerate()
+            .map(|(t, l)| l.detach() * w.narrow(1, t as i64, 1))
+            .reduce(|a, b| a + b)
+            .expect("at least one task")
+    })
+}
+
+/// Per image, the task whose weight most lowers the entropy of `mixed` when raised.
+fn steepest_descent(mixed: &Tensor, w: &Tensor) -> Tensor {
+    let h = tch::with_grad(|| entropy(mixed).sum(Kind::Float));
+    let grad = Tensor::run_backward(&[h], &[w], false, false);
+    grad[0].argmin(1, false)
+}
+
+/// What evaluating one task's test set gives: the task-aware (TAw) accuracy and loss exactly
+/// as [`crate::train::evaluate`] computes them, the per-image predictions, and per rule the
+/// inferred task of every image.
+pub struct TaskEvaluation {
+    pub accuracy: f64,
+    pub loss: f64,
+    /// Task-aware predicted class of every test image (CPU, i64).
+    pub predicted: Tensor,
+    /// The test labels (CPU, i64).
+    pub labels: Tensor,
+    /// Seconds spent in task-aware inference.
+    pub task_aware_seconds: f64,
+    pub rules: Vec<RuleEvaluation>,
+}
+
+/// One rule on one task's test set.
+pub struct RuleEvaluation {
+    pub rule: Rule,
+    /// The inferred task (0-based) of every image (CPU, i64).
+    pub inferred: Tensor,
+    /// Seconds spent inferring the task (the rule's own pass; the shared all-task pass counts
+    /// for every rule that uses it).
+    pub seconds: f64,
+}
+
+impl RuleEvaluation {
+    /// TAg accuracy (percent): task inferred right and the task's prediction right.
+    pub fn accuracy(&self, task: usize, ev: &TaskEvaluation) -> f64 {
+        let right = self
+            .inferred
+            .eq(task as i64)
+            .logical_and(&ev.predicted.eq_tensor(&ev.labels));
+        percent(&right)
+    }
+
+    /// Share (percent) of images whose task was inferred right.
+    pub fn task_id_accuracy(&self, task: usize) -> f64 {
+        percent(&self.inferred.eq(task as i64))
+    }
+}
+
+fn percent(flags: &Tensor) -> f64 {
+    let n = flags.size()[0].max(1) as f64;
+    100.0 * flags.sum(Kind::Int64).int64_value(&[]) as f64 / n
+}
+
+/// Evaluates `task` (0-based) on its test set: task-aware, and, with `upto` (the last task
+/// trained), task-agnostic by every rule in `rules` over tasks `0..=upto`. The stacked pass
+/// evaluates at most `batch_size` images (all copies together) at once.
+pub fn evaluate_task(
+    strategy: &dyn Strategy,
+    task: usize,
+    upto: Option<usize>,
+    rules: &[Rule],
+    data: &DeviceTask,
+    batch_size: usize,
+) -> TaskEvaluation {
+    tch::no_grad(|| {
+        let device = data.test.images.device();
+        let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
+        let mut correct = Tensor::zeros([], (Kind::Int64, device));
+        let mut predicted = Vec::new();
+        let mut taw_seconds = 0.0;
+        for (images, labels) in data.test.ordered_batches(batch_size) {
+            let started = Instant::now();
+            let logits = strategy.forward(&data.prepare(&images, false), task, false);
+            loss_sum += logits
+                .cross_entropy_loss::<Tensor>(&labels, None, Reduction::Sum, -100, 0.0)
+                .to_kind(Kind::Double);
+            let pred = logits.argmax(-1, false);
+            correct += pred.eq_tensor(&labels).sum(Kind::Int64);
+            sync(device);
+            taw_seconds += started.elapsed().as_secs_f64();
+            predicted.push(pred);
+        }
+        let n = data.test.len().max(1) as f64;
+        let rules = match upto {
+            Some(upto) => infer_tasks(strategy, upto, rules, data, batch_size),
+            None => Vec::new(),
+        };
+        TaskEvaluation {
+            accuracy: 100.0 * correct.int64_value(&[]) as f64 / n,
+            loss: loss_sum.double_value(&[]) / n,
+            predicted: cat_cpu(&predicted),
+            labels: data.test.labels.to_device(Device::Cpu),
+            task_aware_seconds: taw_seconds,
+            rules,
+        }
+    })
+}
+
+/// The inferred task of every test image of `data` by each rule.
+fn infer_tasks(
+    strategy: &dyn Strategy,
+    upto: usize,
+    rules: &[Rule],
+    data: &DeviceTask,
+    batch_size: usize,
+) -> Vec<RuleEvaluation> {
+    let tasks = upto + 1;
+    let device = data.test.images.device();
+    let sub_batch = batch_size.div_ceil(tasks).max(1);
+    let mut inferred: Vec<Vec<Tensor>> = rules.iter().map(|_| Vec::new()).collect();
+    let mut seconds = vec![0.0; rules.len()];
+    let inside = rules.contains(&Rule::OneShot) && mixes_inside(strategy, data, upto);
+    let needs_logits = rules.iter().any(|r| *r != Rule::OneShot || !inside);
+    for (images, _) in data.test.ordered_batches(sub_batch) {
+        let x = data.prepare(&images, false);
+        let started = Instant::now();
+        let logits = needs_logits.then(|| strategy.all_task_logits(&x, upto));
+        sync(device);
+        let pass = started.elapsed().as_secs_f64();
+        for (i, rule) in rules.iter().enumerate() {
+            let started = Instant::now();
+            let choice = match rule.scores(logits.as_deref().unwrap_or(&[])) {
+                Some(scores) if logits.is_some() => scores.argmax(1, false),
+                _ => one_shot(strategy, &x, logits.as_deref(), tasks as i64),
+            };
+            sync(device);
+            let own = started.elapsed().as_secs_f64();
+            let shared = if *rule == Rule::OneShot && inside {
+                0.0
+            } else {
+                pass
+            };
+            seconds[i] += own + shared;
+            inferred[i].push(choice);
+        }
+    }
+    rules
+        .iter()
+        .zip(inferred)
+        .zip(seconds)
+        .map(|((rule, parts), seconds)| RuleEvaluation {
+            rule: *rule,
+            inferred: cat_cpu(&parts),
+            seconds,
+        })
+        .collect()
+}
+
+/// Whether the strategy mixes its tasks inside the network for `one_shot` (tried on one
+/// image).
+fn mixes_inside(strategy: &dyn Strategy, data: &DeviceTask, upto: usize) -> bool {
+    let Some((images, _)) = data.test.ordered_batches(1).into_iter().next() else {
+        return false;
+    };
+    let x = data.prepare(&images, false);
+    let w = Tensor::ones([1, upto as i64 + 1], (Kind::Float, x.device()));
+    strategy.mixed_logits(&x, &w).is_some()
+}
+
+fn cat_cpu(parts: &[Tensor]) -> Tensor {
+    if parts.is_empty() {
+        return Tensor::zeros([0], (Kind::Int64, Device::Cpu));
+    }
+    Tensor::cat(parts, 0).to_device(Device::Cpu)
+}
+
+/// Waits for the device so that wall-clock times cover the work (CUDA runs asynchronously).
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// The rules that apply to a run whose tasks have `task_classes` classes: `one_shot` needs
+/// them all equal (the mixture adds the heads' logits).
+pub fn applicable_rules(task_classes: &[i64]) -> Vec<Rule> {
+    let equal = task_classes.windows(2).all(|w| w[0] == w[1]);
+    RULES
+        .into_iter()
+        .filter(|r| *r != Rule::OneShot || equal)
+        .collect()
+}
+
+/// The rule a run reports as its TAg result: `method.task_inference`, else FACIL's
+/// concatenated heads (`max_logit`) for the methods that share one trunk, else `min_entropy`.
+pub fn primary_rule(method: &MethodConfig) -> Rule {
+    method.task_inference().unwrap_or(match method {
+        MethodConfig::Finetune(_)
+        | MethodConfig::Joint(_)
+        | MethodConfig::Ewc(_)
+        | MethodConfig::Lwf(_) => Rule::MaxLogit,
+        _ => Rule::MinEntropy,
+    })
+}
+
+/// Collects a run's task-agnostic results row by row (after each task) and its per-image
+/// predictions (`predictions.safetensors`, from which the matrices can be recomputed).
+pub struct TagRecorder {
+    primary: Rule,
+    rules: Vec<Rule>,
+    tasks: usize,
+    acc: Vec<TaskMatrix>,
+    task_id: Vec<TaskMatrix>,
+    seconds: Vec<f64>,
+    images: f64,
+    task_aware_seconds: f64,
+    predictions: Vec<(String, Tensor)>,
+}
+
+/// The file of a run's per-image predictions: `labels.taskJ`, `taw.afterI.taskJ` (the
+/// task-aware predicted class) and `RULE.afterI.taskJ` (the inferred task, 1-based I, J; the
+/// inferred task 0-based), all i64.
+pub const PREDICTIONS_FILE: &str = "predictions.safetensors";
+
+impl TagRecorder {
+    /// For a run of tasks with `task_classes` classes reporting `primary`.
+    pub fn new(primary: Rule, task_classes: &[i64]) -> anyhow::Result<Self> {
+        let rules = applicable_rules(task_classes);
+        anyhow::ensure!(
+            rules.contains(&primary),
+            "method.task_inference: {} needs every task to have the same number of classes \
+             (they have {task_classes:?}); use min_entropy, max_confidence or max_logit",
+            primary.name()
+        );
+        let n = rules.len();
+        Ok(Self {
+            primary,
+            rules,
+            tasks: task_classes.len(),
+            acc: vec![TaskMatrix::new(); n],
+            task_id: vec![TaskMatrix::new(); n],
+            seconds: vec![0.0; n],
+            images: 0.0,
+            task_aware_seconds: 0.0,
+            predictions: Vec::new(),
+        })
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Records the evaluations of tasks `0..=upto` after training task `upto`.
+    pub fn record_row(&mut self, upto: usize, evals: &[TaskEvaluation]) {
+        for (i, rule) in self.rules.iter().enumerate() {
+            let found = |j: usize| evals[j].rules.iter().find(|r| r.rule == *rule);
+            let acc: Vec<f64> = (0..evals.len())
+                .map(|j| found(j).map_or(f64::NAN, |r| r.accuracy(j, &evals[j])))
+                .collect();
+            let task_id: Vec<f64> = (0..evals.len())
+                .map(|j| found(j).map_or(f64::NAN, |r| r.task_id_accuracy(j)))
+                .collect();
+            self.acc[i].push_row(&acc, self.tasks);
+            self.task_id[i].push_row(&task_id, self.tasks);
+            self.seconds[i] += evals
+                .iter()
+                .filter_map(|e| e.rules.iter().find(|r| r.rule == *rule))
+                .map(|r| r.seconds)
+                .sum::<f64>();
+        }
+        for (j, e) in evals.iter().enumerate() {
+            self.images += e.labels.size()[0] as f64;
+            self.task_aware_seconds += e.task_aware_seconds;
+            if j == upto {
+                self.predictions
+                    .push((format!("labels.task{}", j + 1), e.labels.shallow_clone()));
+            }
+            let cell = format!("after{}.task{}", upto + 1, j + 1);
+            self.predictions
+                .push((format!("taw.{cell}"), e.predicted.shallow_clone()));
+            for r in &e.rules {
+                self.predictions.push((
+                    format!("{}.{cell}", r.rule.name()),
+                    r.inferred.shallow_clone(),
+                ));
+            }
+        }
+    }
+
+    /// Writes the per-image predictions into `dir`.
+    pub fn write_predictions(&self, dir: &std::path::Path) -> anyhow::Result<()> {
+        let path = dir.join(PREDICTIONS_FILE);
+        Tensor::write_safetensors(&self.predictions, &path)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+    }
+
+    /// The run's task-agnostic results.
+    pub fn finish(&self) -> TaskAgnostic {
+        let per_image = |s: f64| {
+            if self.images > 0.0 {
+                s / self.images
+            } else {
+                f64::NAN
+            }
+        };
+        TaskAgnostic {
+            primary: self.primary.name().to_string(),
+            task_aware_seconds_per_image: per_image(self.task_aware_seconds),
+            rules: self
+                .rules
+                .iter()
+                .enumerate()
+                .filter_map(|(i, rule)| {
+                    Some(RuleResult {
+                        rule: rule.name().to_string(),
+                        metrics: Metrics::from_matrix(&self.acc[i])?,
+                        acc_matrix: self.acc[i].clone(),
+                        task_id_matrix: self.task_id[i].clone(),
+                        seconds_per_image: per_image(self.seconds[i]),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logits of 3 tasks x 2 classes for 3 images: image i is task i's (its head is sure).
+    fn separable() -> Vec<Tensor> {
+        (0..3)
+            .map(|t| {
+                let rows: Vec<f32> = (0..3)
+                    .flat_map(|i| if i == t { [6.0, -6.0] } else { [0.2, -0.1] })
+                    .collect();
+                Tensor::from_slice(&rows).view([3, 2])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_rule_picks_the_task_whose_head_is_sure() {
+        let logits = separable();
+        let expected = Tensor::from_slice(&[0i64, 1, 2]);
+        for rule in [Rule::MinEntropy, Rule::MaxConfidence, Rule::MaxLogit] {
+            let picked = rule.scores(&logits).unwrap().argmax(1, false);
+            assert!(picked.equal(&expected), "{}: {picked:?}", rule.name());
+        }
+        let w = Tensor::full([3, 3], 1.0 / 3.0, (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let picked = steepest_descent(&logit_mixture(&logits, &w), &w);
+        assert!(picked.equal(&expected), "one_shot: {picked:?}");
+    }
+
+    #[test]
+    fn one_shot_needs_equal_classes() {
+        assert!(applicable_rules(&[2, 2, 2]).contains(&Rule::OneShot));
+        assert_eq!(applicable_rules(&[2, 3]).len(), 3);
+        assert!(TagRecorder::new(Rule::OneShot, &[2, 3]).is_err());
+        assert_eq!(Rule::named("one_shot"), Some(Rule::OneShot));
+    }
+}
