@@ -424,6 +424,30 @@ pub fn reevaluate(
     Ok(acc.into_iter().zip(loss).collect())
 }
 
+/// Evaluates a finished run again from its checkpoints with and without the task id, as
+/// after its last task: every task's TAw result and its inferred tasks by every rule that
+/// applies. Runs recorded before task-agnostic evaluation existed work too.
+pub fn reevaluate_task_agnostic(
+    run_dir: &Path,
+    data_root: Option<&Path>,
+    placement: &Placement,
+) -> anyhow::Result<Vec<TaskEvaluation>> {
+    let cfg = RunConfig::from_recorded_file(&run_dir.join(CONFIG_FILE))?;
+    let result: RunResult = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join(RESULT_FILE))
+            .with_context(|| format!("{}: no result", run_dir.display()))?,
+    )?;
+    let mut session = Session::new(&cfg, data_root, placement)?;
+    let tasks = result.acc_matrix.rows();
+    anyhow::ensure!(tasks > 0, "{}: the run finished no task", run_dir.display());
+    session.strategy.load(run_dir, tasks)?;
+    let classes: Vec<i64> = session.data.iter().map(|d| d.classes).collect();
+    Ok(session.evaluate_all(
+        tasks - 1,
+        &crate::task_inference::applicable_rules(&classes),
+    ))
+}
+
 /// Hard-links (or copies, across file systems) checkpoint files of a base job into a run.
 fn link_into(from: &Path, to: &Path, names: &[&str]) -> anyhow::Result<Vec<Artifact>> {
     names
