@@ -3,7 +3,9 @@
 //! Metrics come from finished runs only; runs/finished/failed count every run of the group.
 //! The spread is the sample standard deviation; with one finished run it is shown as "–"
 //! (an empty `_std` field in CSV). Parameters per task average tasks 2..n, the tasks that add
-//! something on top of the base.
+//! something on top of the base. When the sweep's runs recorded task-agnostic results, two
+//! columns follow forgetting: the TAg ACC of each run's primary rule and its mean task-id
+//! accuracy after the last task (the rules are named under the table).
 
 use crate::stats::{human_count, mean_std};
 use crate::sweep::{short_key, value_text, Group, SweepData};
@@ -32,6 +34,10 @@ pub struct SummaryRow {
     pub acc: Stat,
     pub bwt: Stat,
     pub forgetting: Stat,
+    /// TAg ACC of the runs' primary rule.
+    pub tag_acc: Stat,
+    /// Mean task-id accuracy after the last task, of the primary rule.
+    pub task_id: Stat,
     /// Mean calibration parameters a task adds (tasks 2..n), averaged over finished runs.
     pub calibration_params: Option<f64>,
     /// Mean growth per task in percent of the base (tasks 2..n).
@@ -47,6 +53,9 @@ pub struct SummaryTable {
     /// The distinct data sources of the finished runs (files found, provenance notes such as
     /// "derived from a JPEG copy"), printed under the Markdown table.
     pub data_sources: Vec<String>,
+    /// The primary task-inference rules of the finished runs; empty when none recorded
+    /// task-agnostic results (the TAg columns are then left out).
+    pub tag_rules: Vec<String>,
 }
 
 /// Summarises every group of the sweep.
@@ -73,6 +82,21 @@ pub fn summarize(data: &SweepData) -> SummaryTable {
             let metric = |f: fn(&ccll_results::Metrics) -> f64| {
                 mean_std(&results.iter().map(|r| f(&r.metrics)).collect::<Vec<_>>())
             };
+            let primaries: Vec<&ccll_results::RuleResult> = results
+                .iter()
+                .filter_map(|r| r.task_agnostic.as_ref()?.primary_result())
+                .collect();
+            let tag_acc = mean_std(&primaries.iter().map(|p| p.metrics.acc).collect::<Vec<_>>());
+            let task_id = mean_std(
+                &primaries
+                    .iter()
+                    .filter_map(|p| {
+                        let last = p.task_id_matrix.rows().checked_sub(1)?;
+                        let row = p.task_id_matrix.seen(last);
+                        Some(row.iter().sum::<f64>() / row.len().max(1) as f64)
+                    })
+                    .collect::<Vec<_>>(),
+            );
             let later = |f: fn(&ccll_results::TaskParams) -> f64| {
                 let per_run: Vec<f64> = results
                     .iter()
@@ -102,6 +126,8 @@ pub fn summarize(data: &SweepData) -> SummaryTable {
                 acc: metric(|m| m.acc),
                 bwt: metric(|m| m.bwt),
                 forgetting: metric(|m| m.forgetting),
+                tag_acc,
+                task_id,
                 calibration_params: later(|t| t.calibration_params as f64),
                 growth_pct: later(|t| t.growth_pct),
                 group,
@@ -114,11 +140,20 @@ pub fn summarize(data: &SweepData) -> SummaryTable {
             data_sources.push(r.data_source.clone());
         }
     }
+    let mut tag_rules: Vec<String> = Vec::new();
+    for (_, r) in data.finished() {
+        if let Some(t) = &r.task_agnostic {
+            if !tag_rules.contains(&t.primary) {
+                tag_rules.push(t.primary.clone());
+            }
+        }
+    }
     SummaryTable {
         sweep: data.name.clone(),
         keys,
         rows,
         data_sources,
+        tag_rules,
     }
 }
 
@@ -164,6 +199,10 @@ impl SummaryTable {
         for s in [row.acc, row.bwt, row.forgetting] {
             cells.push(pm_text(s, pm));
         }
+        if self.has_tag() {
+            cells.push(pm_text(row.tag_acc, pm));
+            cells.push(pm_text(row.task_id, pm));
+        }
         cells.push(row.calibration_params.map_or("–".into(), human_count));
         cells.push(row.growth_pct.map_or("–".into(), |g| format!("{g:.2}")));
         cells.push(row.finished.to_string());
@@ -182,9 +221,23 @@ impl SummaryTable {
         "failed",
     ];
 
+    /// Whether any finished run recorded task-agnostic results.
+    pub fn has_tag(&self) -> bool {
+        !self.tag_rules.is_empty()
+    }
+
+    /// The headers after the group columns.
+    fn stat_headers(&self) -> Vec<String> {
+        let mut h: Vec<String> = Self::STAT_HEADERS.iter().map(|s| s.to_string()).collect();
+        if self.has_tag() {
+            h.splice(4..4, ["TAg ACC (%)".to_string(), "task-id (%)".to_string()]);
+        }
+        h
+    }
+
     pub fn to_markdown(&self) -> String {
         let mut header = self.group_headers();
-        header.extend(Self::STAT_HEADERS.iter().map(|s| s.to_string()));
+        header.extend(self.stat_headers());
         let groups = self.group_headers().len();
         let mut out = String::new();
         let _ = writeln!(out, "| {} |", header.join(" | "));
@@ -199,6 +252,14 @@ impl SummaryTable {
                 .map(|c| c.replace('|', "\\|"))
                 .collect();
             let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        if self.has_tag() {
+            let _ = writeln!(
+                out,
+                "\nTAg: without the task id, by each run's primary rule ({}); task-id: share of \
+                 test images whose task it inferred right, after the last task.",
+                self.tag_rules.join(", ")
+            );
         }
         for source in &self.data_sources {
             let _ = writeln!(out, "\nData: {source}");
@@ -222,6 +283,10 @@ impl SummaryTable {
                 "bwt_std",
                 "forgetting_mean",
                 "forgetting_std",
+                "tag_acc_mean",
+                "tag_acc_std",
+                "task_id_mean",
+                "task_id_std",
                 "calibration_params_per_task",
                 "growth_pct_per_task",
                 "finished",
@@ -229,6 +294,9 @@ impl SummaryTable {
             ]
             .map(String::from),
         );
+        if !self.has_tag() {
+            header.retain(|h| !h.starts_with("tag_acc") && !h.starts_with("task_id"));
+        }
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -243,7 +311,8 @@ impl SummaryTable {
         for row in &self.rows {
             let mut cells = self.group_cells(row);
             cells.push(row.runs.to_string());
-            for s in [row.acc, row.bwt, row.forgetting] {
+            let stats = [row.acc, row.bwt, row.forgetting, row.tag_acc, row.task_id];
+            for s in &stats[..if self.has_tag() { 5 } else { 3 }] {
                 cells.push(num(s.map(|(m, _)| m)));
                 cells.push(num(s.and_then(|(_, sd)| sd)));
             }
@@ -269,10 +338,10 @@ impl SummaryTable {
         let cols = format!(
             "{}{}",
             "l".repeat(groups.len()),
-            "r".repeat(Self::STAT_HEADERS.len())
+            "r".repeat(self.stat_headers().len())
         );
         let mut header: Vec<String> = groups.iter().map(|h| latex_escape(h)).collect();
-        header.extend(Self::STAT_HEADERS.iter().map(|s| latex_escape(s)));
+        header.extend(self.stat_headers().iter().map(|s| latex_escape(s)));
         let mut out = String::new();
         let _ = writeln!(out, "% ccll-report table --sweep {}", self.sweep);
         let _ = writeln!(out, "\\begin{{tabular}}{{{cols}}}");

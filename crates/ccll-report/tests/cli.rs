@@ -137,7 +137,13 @@ fn table_in_three_formats() {
         lines[0].starts_with("| method | alpha | runs | ACC (%)"),
         "{md}"
     );
-    assert_eq!(lines.len(), 2 + 4, "{md}");
+    // Header, rule, 4 groups, then the TAg note (the fixture's runs recorded TAg results).
+    assert_eq!(lines.len(), 2 + 4 + 2, "{md}");
+    assert!(lines[0].contains("| TAg ACC (%) | task-id (%) |"), "{md}");
+    assert!(
+        lines[7].starts_with("TAg: without the task id, by each run's primary rule (min_entropy)"),
+        "{md}"
+    );
     assert!(lines[2].starts_with("| ccll | 1 | 2 | "), "{md}");
     assert!(lines[2].contains(" ± 0.18 "), "{md}"); // seeds 1, 2: std of x, x+0.25
 
