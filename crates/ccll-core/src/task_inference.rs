@@ -11,7 +11,8 @@
 //!   weights 1/T in one pass, the task whose weight's entropy gradient is most negative. For
 //!   calibrated models the modules are mixed inside the network (one forward, one backward
 //!   instead of T forwards); for models whose tasks differ only in heads or in whole networks
-//!   the mixture is taken over the logits. It needs every task to have the same classes count.
+//!   the mixture is taken over the logits. The entropy is that of the mixed logits when every
+//!   task has the same number of classes, else the mixture of the heads' entropies.
 //!
 //! A TAg prediction is the inferred task's head's arg-max: it is right when the task is
 //! inferred right and the task-aware prediction is right, so TAg accuracy never exceeds TAw
@@ -82,9 +83,9 @@ fn entropy(logits: &Tensor) -> Tensor {
     -(logp.exp() * &logp).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)
 }
 
-/// One-shot task choice for a batch: the arg-min over tasks of the gradient of the mixture's
-/// entropy by the mixing weights (all 1/T). `logits` are the tasks' own logits, used when the
-/// model does not mix inside the network.
+/// One-shot task choice for a batch: the arg-min over tasks of the gradient of the
+/// superposition's entropy by the mixing weights (all 1/T). `logits` are the tasks' own
+/// logits, used when the model does not mix inside the network.
 fn one_shot(strategy: &dyn Strategy, x: &Tensor, logits: Option<&[Tensor]>, tasks: i64) -> Tensor {
     let w = Tensor::full(
         [x.size()[0], tasks],
@@ -92,32 +93,40 @@ fn one_shot(strategy: &dyn Strategy, x: &Tensor, logits: Option<&[Tensor]>, task
         (Kind::Float, x.device()),
     )
     .set_requires_grad(true);
-    let mixed = tch::with_grad(|| {
-        strategy.mixed_logits(x, &w).unwrap_or_else(|| {
-            logit_mixture(
-                logits.expect("logits given when the model does not mix"),
-                &w,
-            )
-        })
+    let heads = tch::with_grad(|| strategy.mixed_logits(x, &w)).unwrap_or_else(|| {
+        logits
+            .expect("logits given when the model does not mix")
+            .iter()
+            .map(Tensor::detach)
+            .collect()
     });
-    steepest_descent(&mixed, &w)
+    steepest_descent(&heads, &w)
 }
 
-/// `sum_t w[:, t] logits_t` (the logits taken as constants).
-fn logit_mixture(logits: &[Tensor], w: &Tensor) -> Tensor {
+/// The entropy the one-shot rule differentiates, summed over the batch: with equal class
+/// counts SupSup's, the entropy of the mixed logits `sum_t w_t logits_t`; otherwise (the
+/// heads' outputs cannot be added) the mixture of the heads' entropies `sum_t w_t H_t`.
+fn superposed_entropy(heads: &[Tensor], w: &Tensor) -> Tensor {
+    let weight = |t: usize| w.narrow(1, t as i64, 1);
+    let equal = heads.windows(2).all(|p| p[0].size() == p[1].size());
     tch::with_grad(|| {
-        logits
-            .iter()
-            .enumerate()
-            .map(|(t, l)| l.detach() * w.narrow(1, t as i64, 1))
-            .reduce(|a, b| a + b)
-            .expect("at least one task")
+        let terms = heads.iter().enumerate();
+        if equal {
+            let mixed = terms.map(|(t, l)| l * weight(t)).reduce(|a, b| a + b);
+            entropy(&mixed.expect("at least one task")).sum(Kind::Float)
+        } else {
+            terms
+                .map(|(t, l)| entropy(l).unsqueeze(1) * weight(t))
+                .reduce(|a, b| a + b)
+                .expect("at least one task")
+                .sum(Kind::Float)
+        }
     })
 }
 
-/// Per image, the task whose weight most lowers the entropy of `mixed` when raised.
-fn steepest_descent(mixed: &Tensor, w: &Tensor) -> Tensor {
-    let h = tch::with_grad(|| entropy(mixed).sum(Kind::Float));
+/// Per image, the task whose weight most lowers the superposed entropy when raised.
+fn steepest_descent(heads: &[Tensor], w: &Tensor) -> Tensor {
+    let h = superposed_entropy(heads, w);
     let grad = Tensor::run_backward(&[h], &[w], false, false);
     grad[0].argmin(1, false)
 }
@@ -288,14 +297,10 @@ fn sync(device: Device) {
     }
 }
 
-/// The rules that apply to a run whose tasks have `task_classes` classes: `one_shot` needs
-/// them all equal (the mixture adds the heads' logits).
+/// The rules that apply to a run whose tasks have `task_classes` classes: all of them.
 pub fn applicable_rules(task_classes: &[i64]) -> Vec<Rule> {
-    let equal = task_classes.windows(2).all(|w| w[0] == w[1]);
-    RULES
-        .into_iter()
-        .filter(|r| *r != Rule::OneShot || equal)
-        .collect()
+    let _ = task_classes;
+    RULES.to_vec()
 }
 
 /// The rule a run reports as its TAg result: `method.task_inference`, else FACIL's
@@ -335,8 +340,7 @@ impl TagRecorder {
         let rules = applicable_rules(task_classes);
         anyhow::ensure!(
             rules.contains(&primary),
-            "method.task_inference: {} needs every task to have the same number of classes \
-             (they have {task_classes:?}); use min_entropy, max_confidence or max_logit",
+            "{} does not apply here",
             primary.name()
         );
         let n = rules.len();
@@ -456,15 +460,20 @@ mod tests {
             assert!(picked.equal(&expected), "{}: {picked:?}", rule.name());
         }
         let w = Tensor::full([3, 3], 1.0 / 3.0, (Kind::Float, Device::Cpu)).set_requires_grad(true);
-        let picked = steepest_descent(&logit_mixture(&logits, &w), &w);
+        let picked = steepest_descent(&logits, &w);
         assert!(picked.equal(&expected), "one_shot: {picked:?}");
     }
 
     #[test]
-    fn one_shot_needs_equal_classes() {
-        assert!(applicable_rules(&[2, 2, 2]).contains(&Rule::OneShot));
-        assert_eq!(applicable_rules(&[2, 3]).len(), 3);
-        assert!(TagRecorder::new(Rule::OneShot, &[2, 3]).is_err());
+    fn one_shot_with_unequal_classes_mixes_the_heads_entropies() {
+        // Task 0 has 3 classes and is sure about image 0; task 1 (2 classes) about image 1.
+        let logits = vec![
+            Tensor::from_slice(&[8.0f32, -4.0, -4.0, 0.1, 0.0, 0.2]).view([2, 3]),
+            Tensor::from_slice(&[0.1f32, 0.0, 7.0, -7.0]).view([2, 2]),
+        ];
+        let w = Tensor::full([2, 2], 0.5, (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let picked = steepest_descent(&logits, &w);
+        assert!(picked.equal(&Tensor::from_slice(&[0i64, 1])), "{picked:?}");
         assert_eq!(Rule::named("one_shot"), Some(Rule::OneShot));
     }
 }

@@ -79,11 +79,12 @@ pub trait Model {
         (0..=upto).map(|t| self.forward(x, t, false)).collect()
     }
 
-    /// Logits of the superposition of tasks `0..T` with per-image weights `weights` `[B, T]`
-    /// mixed inside the network (SupSup's one-shot rule), differentiable by the weights; `None`
-    /// when the tasks differ only after their shared features or not at all inside one
-    /// network, so that the mixture is taken over the tasks' logits instead.
-    fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Tensor> {
+    /// Every task's head (`0..T`) on the features of the superposition of the tasks' modules
+    /// with per-image weights `weights` `[B, T]` mixed inside the network (SupSup's one-shot
+    /// rule), differentiable by the weights; `None` when the tasks differ only after their
+    /// shared features or not at all inside one network, so that the mixture is taken over
+    /// the tasks' logits instead.
+    fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Vec<Tensor>> {
         let _ = (x, weights);
         None
     }
@@ -174,7 +175,7 @@ pub trait Strategy {
     fn trainable(&self) -> Vec<ParamGroup>;
     fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor;
     fn all_task_logits(&self, x: &Tensor, upto: usize) -> Vec<Tensor>;
-    fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Tensor>;
+    fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Vec<Tensor>>;
     fn training_step(&mut self, x: &Tensor, labels: &Tensor, task: usize) -> StepOutput;
     fn end_task(&mut self, task: usize, data: &DeviceTask) -> anyhow::Result<()>;
     fn training_tasks(&self, task: usize) -> Vec<usize>;
@@ -208,7 +209,7 @@ impl<M: Method> Strategy for M {
         self.model().all_task_logits(x, upto)
     }
 
-    fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Tensor> {
+    fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Vec<Tensor>> {
         self.model().mixed_logits(x, weights)
     }
 
