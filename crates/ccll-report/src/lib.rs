@@ -20,7 +20,7 @@ pub mod sweep;
 pub mod table;
 
 pub use error::ReportError;
-pub use plots::{plot, PlotKind, PlotRequest};
+pub use plots::{plot, PlotKind, PlotRequest, Setting};
 pub use query::{run_query, QueryFormat, QueryOutput};
 pub use report::{render_sweep_report, render_sweep_report_sized};
 pub use store::{

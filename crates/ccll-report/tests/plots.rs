@@ -3,7 +3,9 @@
 
 mod common;
 
-use ccll_report::{plot, render_sweep_report_sized, PlotKind, PlotRequest, ReportError, Store};
+use ccll_report::{
+    plot, render_sweep_report_sized, PlotKind, PlotRequest, ReportError, Setting, Store,
+};
 use common::fill_sweep;
 use std::path::{Path, PathBuf};
 
@@ -45,6 +47,7 @@ fn request(f: &Fixture, kind: PlotKind) -> PlotRequest {
         x: None,
         out_dir: f.out.clone(),
         size: SIZE,
+        setting: Setting::Taw,
     }
 }
 
@@ -147,6 +150,20 @@ async fn the_declared_size_is_kept() {
     req.run = Some(f.first_run);
     req.size = (1600, 1000);
     check_files(&plot(&f.store, &req).await.unwrap(), (1600, 1000));
+}
+
+#[tokio::test]
+async fn acc_matrix_draws_the_task_agnostic_and_task_id_matrices() {
+    let f = fixture().await;
+    for (setting, stem) in [(Setting::Tag, "-tag"), (Setting::TaskId, "-task-id")] {
+        let mut req = request(&f, PlotKind::AccMatrix);
+        req.run = Some(f.first_run);
+        req.setting = setting;
+        let files = plot(&f.store, &req).await.unwrap();
+        let name = format!("acc-matrix-run{}{stem}.png", f.first_run);
+        assert_eq!(files[0], f.out.join(name));
+        check_files(&files, SIZE);
+    }
 }
 
 #[tokio::test]

@@ -50,6 +50,10 @@ pub enum Command {
         /// Image height in pixels.
         #[arg(long, default_value_t = 800)]
         height: u32,
+        /// acc-matrix: the task-aware matrix (taw), the task-agnostic one of the run's primary
+        /// rule (tag), or its task-id accuracy (task-id).
+        #[arg(long, value_enum, default_value = "taw")]
+        setting: ccll_report::Setting,
     },
     /// Summary table of a sweep: one row per configuration, mean ± std over seeds.
     Table {

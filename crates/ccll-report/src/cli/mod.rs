@@ -43,6 +43,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             width,
             height,
+            setting,
         } => {
             let store = Store::open_existing(&db).await?;
             let req = PlotRequest {
@@ -52,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 x,
                 out_dir: out,
                 size: (width, height),
+                setting,
             };
             let files = plot(&store, &req).await?;
             print(

@@ -2,7 +2,7 @@
 //! column j the task evaluated; each cell shows its accuracy. Colours span the matrix's own
 //! range (shown on the colour bar) so that small differences stay visible.
 
-use super::{Chart, DrawResult, Style, Ticked};
+use super::{Chart, DrawResult, Setting, Style, Ticked};
 use crate::{ReportError, Store};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -18,10 +18,43 @@ pub struct AccMatrix {
 }
 
 impl AccMatrix {
+    /// The task-aware accuracy matrix of a run.
     pub async fn load(store: &Store, run_id: i64) -> Result<AccMatrix, ReportError> {
+        Self::load_setting(store, run_id, Setting::Taw).await
+    }
+
+    /// The matrix of `setting` of a run.
+    pub async fn load_setting(
+        store: &Store,
+        run_id: i64,
+        setting: Setting,
+    ) -> Result<AccMatrix, ReportError> {
         let row = store.run(run_id).await?;
         let result = store.run_result(run_id).await?;
-        let rows = result.acc_matrix.0;
+        let (what, matrix) = match setting {
+            Setting::Taw => ("Accuracy matrix (%)".to_string(), result.acc_matrix),
+            Setting::Tag | Setting::TaskId => {
+                let tag = result.task_agnostic.as_ref();
+                let primary = tag.and_then(|t| t.primary_result()).ok_or_else(|| {
+                    ReportError::NoData(format!(
+                        "run {run_id} has no task-agnostic results (recorded before they \
+                         existed; `ccll eval --run DIR --task-agnostic` computes them)"
+                    ))
+                })?;
+                if setting == Setting::Tag {
+                    (
+                        format!("TAg accuracy (%, {})", primary.rule),
+                        primary.acc_matrix.clone(),
+                    )
+                } else {
+                    (
+                        format!("Task-id accuracy (%, {})", primary.rule),
+                        primary.task_id_matrix.clone(),
+                    )
+                }
+            }
+        };
+        let rows = matrix.0;
         let tasks = rows.first().map_or(0, Vec::len);
         if rows.is_empty() || tasks == 0 {
             return Err(ReportError::NoData(format!(
@@ -29,7 +62,7 @@ impl AccMatrix {
             )));
         }
         Ok(AccMatrix {
-            title: format!("Accuracy matrix (%) — run {run_id}: {}", row.name),
+            title: format!("{what} — run {run_id}: {}", row.name),
             rows,
             tasks,
         })

@@ -52,6 +52,20 @@ pub struct PlotRequest {
     pub x: Option<String>,
     pub out_dir: PathBuf,
     pub size: (u32, u32),
+    /// Which matrix `acc-matrix` draws.
+    pub setting: Setting,
+}
+
+/// The matrix of a run that `acc-matrix` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Setting {
+    /// Task-aware accuracy (the task id given).
+    #[default]
+    Taw,
+    /// Task-agnostic accuracy of the run's primary task-inference rule.
+    Tag,
+    /// Task-id accuracy of the primary rule (share of images whose task it inferred right).
+    TaskId,
 }
 
 pub(crate) type DrawResult<DB> =
@@ -314,8 +328,18 @@ pub async fn plot(store: &Store, req: &PlotRequest) -> Result<Vec<PathBuf>, Repo
         }
         PlotKind::AccMatrix => {
             let run = need_run("acc-matrix")?;
-            let chart = AccMatrix::load(store, run).await?;
-            write_chart(&chart, dir, &format!("acc-matrix-run{run}"), req.size)
+            let chart = AccMatrix::load_setting(store, run, req.setting).await?;
+            let suffix = match req.setting {
+                Setting::Taw => "",
+                Setting::Tag => "-tag",
+                Setting::TaskId => "-task-id",
+            };
+            write_chart(
+                &chart,
+                dir,
+                &format!("acc-matrix-run{run}{suffix}"),
+                req.size,
+            )
         }
         PlotKind::Ablation => {
             let sweep = need_sweep("ablation")?;
