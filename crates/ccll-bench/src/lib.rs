@@ -27,6 +27,7 @@ pub mod reference;
 pub mod report;
 pub mod scheduler;
 pub mod store;
+pub mod task_inference;
 pub mod throughput;
 pub mod timing;
 

@@ -64,6 +64,8 @@ enum Cmd {
     Scheduler,
     /// 5. Recording a run, the table of a 10,000-run sweep, a worker's peak memory.
     Store,
+    /// 6. Inferring the task without the task id: one_shot vs min_entropy vs task-aware.
+    TaskInference,
     /// Only the equivalence checks of part 1 (fast).
     Check,
     /// Times N training steps of ours only for the models of part 1 (`--only`), and writes
@@ -268,6 +270,11 @@ fn main() -> anyhow::Result<()> {
         let worker = worker_command(&cli, scratch.path())?;
         figures.extend(store::run(&opts, &cli.cache, &worker));
     }
+    if all || matches!(cli.command, Cmd::TaskInference) {
+        for &d in &devices {
+            figures.extend(ccll_bench::task_inference::run(d, &opts));
+        }
+    }
     let report = BenchReport {
         machine: MachineInfo::detect(
             threads,
@@ -291,6 +298,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Epoch => "bench-epoch",
         Cmd::Scheduler => "bench-scheduler",
         Cmd::Store => "bench-store",
+        Cmd::TaskInference => "bench-task-inference",
         Cmd::Check | Cmd::RunConfig { .. } | Cmd::Steps { .. } => {
             unreachable!("handled above")
         }
