@@ -18,7 +18,7 @@ build:
 # Run the whole test suite.
 test: build
     scripts/slurm-local.sh start || echo "note: no local Slurm cluster here; the Slurm test will say why it skips"
-    cargo test --workspace
+    cargo test --workspace --no-fail-fast
 
 # (Further `ccll sweep` flags go after the profile: `just sweep ablation_alpha cpu
 # --jobs-per-device 2`, `just sweep quickstart "" --dry-run`.)

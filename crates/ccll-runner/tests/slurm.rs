@@ -83,14 +83,24 @@ fn a_sweep_on_a_one_node_slurm_cluster_records_every_run() {
             r.device
         );
     }
-    // Two array submissions: the two bases, then the five runs that needed them.
+    // One array for the two bases, then the runs in one array per wave of bases that finished
+    // together (one or two waves, depending on timing): every job submitted exactly once.
     let slurm = sb.runs().join("synthetic/.slurm");
-    let scripts: Vec<_> = std::fs::read_dir(&slurm)
+    let lists: Vec<_> = std::fs::read_dir(&slurm)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sh"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".jobs.json"))
         .collect();
-    assert_eq!(scripts.len(), 2, "{scripts:?}");
+    assert!((2..=3).contains(&lists.len()), "{lists:?}");
+    let tasks: usize = lists
+        .iter()
+        .map(|p| {
+            let list: Vec<serde_json::Value> =
+                serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            list.len()
+        })
+        .sum();
+    assert_eq!(tasks, 2 + 5, "{lists:?}");
     assert!(!slurm.join("active.json").exists(), "no array left active");
     // Every run's log came from its array task.
     for r in &rows {
