@@ -1,6 +1,8 @@
 //! Everything worth drawing for one sweep, in one call: what the runner calls after a sweep.
 
-use crate::plots::{file_stem, write_chart, Ablation, AccMatrix, Curves, ParamGrowth, PerTask};
+use crate::plots::{
+    file_stem, write_chart, Ablation, AccMatrix, Curves, ParamGrowth, PerTask, TaskIdCurve,
+};
 use crate::table::{summarize, TableFormat};
 use crate::{ReportError, Store, SweepData};
 use std::path::{Path, PathBuf};
@@ -58,6 +60,8 @@ pub async fn render_sweep_report_sized(
     };
     charts.add("param-growth", ParamGrowth::for_sweep(&data))?;
     charts.add("per-task", PerTask::build(&data))?;
+    // Only sweeps whose runs recorded task-agnostic results (NoData skips it otherwise).
+    charts.add("task-id", TaskIdCurve::build(&data))?;
     for key in data.numeric_swept_keys() {
         charts.add(&format!("ablation-{key}"), Ablation::build(&data, &key))?;
     }

@@ -122,6 +122,7 @@ async fn every_kind_renders_png_and_svg() {
             "ablation-grid-method.name",
         ),
         (PlotKind::PerTask, Some("grid"), None, None, "per-task-grid"),
+        (PlotKind::TaskId, Some("grid"), None, None, "task-id-grid"),
         (
             PlotKind::Curves,
             None,
@@ -169,7 +170,12 @@ async fn acc_matrix_draws_the_task_agnostic_and_task_id_matrices() {
 #[tokio::test]
 async fn unknown_sweeps_runs_and_keys_are_refused_clearly() {
     let f = fixture().await;
-    for kind in [PlotKind::ParamGrowth, PlotKind::Ablation, PlotKind::PerTask] {
+    for kind in [
+        PlotKind::ParamGrowth,
+        PlotKind::Ablation,
+        PlotKind::PerTask,
+        PlotKind::TaskId,
+    ] {
         let mut req = request(&f, kind);
         req.sweep = Some("no-such-sweep".into());
         req.x = Some("alpha".into());
@@ -252,6 +258,7 @@ async fn a_sweep_report_writes_what_applies_and_skips_the_rest() {
         "table.csv",
         "param-growth.png",
         "per-task.svg",
+        "task-id.png",
         "ablation-method.alpha.png",
         "curves-run1.png",
     ] {

@@ -10,12 +10,14 @@ mod curves;
 pub mod fonts;
 mod param_growth;
 mod per_task;
+mod task_id;
 
 pub use ablation::Ablation;
 pub use acc_matrix::AccMatrix;
 pub use curves::Curves;
 pub use param_growth::ParamGrowth;
 pub use per_task::PerTask;
+pub use task_id::TaskIdCurve;
 
 use crate::{ReportError, Store};
 pub(crate) use axis::{integer_points, padded, Ticked};
@@ -40,6 +42,9 @@ pub enum PlotKind {
     PerTask,
     /// Training loss and accuracy per epoch across the tasks of one run.
     Curves,
+    /// Task-id accuracy (primary task-inference rule) against the number of tasks learned,
+    /// one line per method, mean and std over seeds.
+    TaskId,
 }
 
 /// What to draw and where.
@@ -363,6 +368,11 @@ pub async fn plot(store: &Store, req: &PlotRequest) -> Result<Vec<PathBuf>, Repo
             let run = need_run("curves")?;
             let chart = Curves::load(store, run).await?;
             write_chart(&chart, dir, &format!("curves-run{run}"), req.size)
+        }
+        PlotKind::TaskId => {
+            let sweep = need_sweep("task-id")?;
+            let chart = TaskIdCurve::build(&crate::SweepData::load(store, &sweep).await?)?;
+            write_chart(&chart, dir, &format!("task-id-{sweep}"), req.size)
         }
     }
 }
