@@ -21,7 +21,7 @@ pub mod table;
 
 pub use error::ReportError;
 pub use plots::{plot, PlotKind, PlotRequest, Setting};
-pub use query::{run_query, QueryFormat, QueryOutput};
+pub use query::{run_query, run_query_within, QueryFormat, QueryLimits, QueryOutput};
 pub use report::{render_sweep_report, render_sweep_report_sized};
 pub use store::{
     BaseCheckpoint, NewBase, NewRun, NewSweep, RunRow, RunStatus, Store, StoreError, SweepRow,

@@ -7,10 +7,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::args::Cli::parse();
+    // sqlx's "slow statement" warning repeats what `query --timeout` governs.
+    let default_filter = || tracing_subscriber::EnvFilter::new("warn,sqlx::query=error");
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| default_filter()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -60,10 +60,172 @@ pub enum QueryFormat {
     Json,
 }
 
-/// Runs `sql` on `store` and collects every row. Open the store with
-/// [`Store::open_read_only`] to make the query unable to change anything.
+/// What one query may spend: a runaway recursive CTE or a cross join stops with a clear error
+/// instead of running forever or filling the machine's memory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueryLimits {
+    /// Wall-clock seconds before SQLite is interrupted.
+    pub timeout: std::time::Duration,
+    /// Rows collected at most; a query that returns more stops with an error (add LIMIT).
+    pub max_rows: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            timeout: std::time::Duration::from_secs(60),
+            max_rows: 1_000_000,
+        }
+    }
+}
+
+/// Runs `sql` on `store` within the default [`QueryLimits`] and collects every row.
 pub async fn run_query(store: &Store, sql: &str) -> Result<QueryOutput, StoreError> {
+    run_query_within(store, sql, QueryLimits::default()).await
+}
+
+/// Runs one statement `sql` on `store` and collects every row, within `limits`. Open the store
+/// with [`Store::open_read_only`] to make the query unable to change anything.
+pub async fn run_query_within(
+    store: &Store,
+    sql: &str,
+    limits: QueryLimits,
+) -> Result<QueryOutput, StoreError> {
+    check_statement(sql)?;
     let mut conn = store.pool().acquire().await?;
+    let deadline = std::time::Instant::now() + limits.timeout;
+    // SQLite calls this every ~10,000 VM instructions; sqlx interrupts on `false`.
+    conn.lock_handle()
+        .await?
+        .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
+    let result = collect(&mut conn, sql, limits.max_rows).await;
+    conn.lock_handle().await?.remove_progress_handler();
+    match result {
+        Err(StoreError::Sql(sqlx::Error::Database(e))) if e.message().contains("interrupt") => {
+            Err(StoreError::QueryLimit(format!(
+                "the query ran longer than {} s and was stopped (raise --timeout, or add a \
+                 LIMIT or a bound to a recursive CTE)",
+                limits.timeout.as_secs_f64()
+            )))
+        }
+        other => other,
+    }
+}
+
+/// Refuses what a read-only handle cannot stop cleanly: several statements (only the first's
+/// columns would be known) and `VACUUM`, whose `INTO` creates its file before failing.
+fn check_statement(sql: &str) -> Result<(), StoreError> {
+    if let Some(at) = second_statement(sql) {
+        let (line, column) = line_column(sql, at);
+        return Err(StoreError::QueryRefused(format!(
+            "give one statement: a second one starts at line {line}, column {column} (after \
+             ';'); run them one by one"
+        )));
+    }
+    let first_word: String = strip_comments(sql)
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    if first_word.eq_ignore_ascii_case("vacuum") {
+        return Err(StoreError::QueryRefused(
+            "VACUUM writes (VACUUM INTO a new file too); query is read-only: use `sqlite3 DB \
+             \"VACUUM INTO 'copy.sqlite'\"` on a store no sweep is writing"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Byte offset of the start of a second statement: text other than whitespace, comments and
+/// `;` after a `;` outside quotes and comments.
+fn second_statement(sql: &str) -> Option<usize> {
+    let code = strip_comments(sql);
+    let mut ended = false;
+    let mut quote: Option<char> = None;
+    for (i, c) in code.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' | '`' => {
+                    if ended {
+                        return Some(i);
+                    }
+                    quote = Some(c);
+                }
+                '[' => {
+                    if ended {
+                        return Some(i);
+                    }
+                    quote = Some(']');
+                }
+                ';' => ended = true,
+                c if c.is_whitespace() => {}
+                _ if ended => return Some(i),
+                _ => {}
+            },
+        }
+    }
+    None
+}
+
+/// `sql` with every comment outside quotes replaced by spaces (same byte offsets).
+fn strip_comments(sql: &str) -> String {
+    let b = sql.as_bytes();
+    let mut out = b.to_vec();
+    let mut i = 0;
+    let mut quote: Option<u8> = None;
+    while i < b.len() {
+        match quote {
+            Some(q) => {
+                if b[i] == q {
+                    quote = None;
+                }
+                i += 1;
+            }
+            None if b[i..].starts_with(b"--") => {
+                while i < b.len() && b[i] != b'\n' {
+                    out[i] = b' ';
+                    i += 1;
+                }
+            }
+            None if b[i..].starts_with(b"/*") => {
+                let end = sql[i + 2..].find("*/").map_or(b.len(), |e| i + 2 + e + 2);
+                for o in &mut out[i..end] {
+                    if *o != b'\n' {
+                        *o = b' ';
+                    }
+                }
+                i = end;
+            }
+            None => {
+                quote = match b[i] {
+                    b'\'' | b'"' | b'`' => Some(b[i]),
+                    b'[' => Some(b']'),
+                    _ => None,
+                };
+                i += 1;
+            }
+        }
+    }
+    // Only ASCII bytes were replaced, by ASCII spaces: still UTF-8.
+    String::from_utf8(out).expect("comments replaced by spaces stay UTF-8")
+}
+
+fn line_column(sql: &str, at: usize) -> (usize, usize) {
+    let before = &sql[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+async fn collect(
+    conn: &mut sqlx::SqliteConnection,
+    sql: &str,
+    max_rows: usize,
+) -> Result<QueryOutput, StoreError> {
+    use futures_util::TryStreamExt;
     // Prepared first so that the column names are known even when no row comes back.
     let statement = conn.prepare(sql).await?;
     let columns: Vec<String> = statement
@@ -71,9 +233,14 @@ pub async fn run_query(store: &Store, sql: &str) -> Result<QueryOutput, StoreErr
         .iter()
         .map(|c| c.name().to_string())
         .collect();
-    let rows = statement.query().fetch_all(&mut *conn).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
+    let mut rows = statement.query().fetch(&mut *conn);
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        if out.len() == max_rows {
+            return Err(StoreError::QueryLimit(format!(
+                "the query returns more than {max_rows} rows (add a LIMIT, or raise --max-rows)"
+            )));
+        }
         let mut values = Vec::with_capacity(row.len());
         for i in 0..row.len() {
             let raw = row.try_get_raw(i)?;

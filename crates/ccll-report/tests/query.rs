@@ -135,3 +135,74 @@ async fn readers_upgrade_an_old_file_before_reading() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn one_statement_only_and_vacuum_is_refused_before_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    Store::open(&path).await.unwrap().close().await;
+    let store = Store::open_read_only(&path).await.unwrap();
+    let err = run_query(&store, "SELECT 1 AS a;\n  SELECT 2, 3")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::QueryRefused(_)), "{err}");
+    assert!(err.to_string().contains("line 2, column 3"), "{err}");
+    // Semicolons in strings, quoted names and comments, and trailing ones, are one statement.
+    for sql in [
+        "SELECT ';' AS \"a;b\";",
+        "SELECT 1 -- one; two\n;  /* end; */ ;",
+        "SELECT [x;y] FROM (SELECT 1 AS [x;y])",
+    ] {
+        let out = run_query(&store, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(out.rows.len(), 1, "{sql}");
+    }
+    let copy = dir.path().join("copy.sqlite");
+    let err = run_query(&store, &format!("VACUUM INTO '{}'", copy.display()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("sqlite3"), "{err}");
+    assert!(
+        !copy.exists(),
+        "a refused VACUUM INTO left {}",
+        copy.display()
+    );
+}
+
+#[tokio::test]
+async fn a_runaway_query_stops_at_its_time_and_row_limits() {
+    use ccll_report::{run_query_within, QueryLimits};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    Store::open(&path).await.unwrap().close().await;
+    let store = Store::open_read_only(&path).await.unwrap();
+    let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                   SELECT count(*) FROM c";
+    let limits = QueryLimits {
+        timeout: Duration::from_millis(300),
+        max_rows: 10,
+    };
+    let started = Instant::now();
+    let err = run_query_within(&store, endless, limits).await.unwrap_err();
+    assert!(matches!(err, StoreError::QueryLimit(_)), "{err}");
+    assert!(err.to_string().contains("0.3 s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let many = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 11) \
+                SELECT x FROM c";
+    let err = run_query_within(&store, many, limits).await.unwrap_err();
+    assert!(err.to_string().contains("more than 10 rows"), "{err}");
+    let ten = many.replace("LIMIT 11", "LIMIT 10");
+    assert_eq!(
+        run_query_within(&store, &ten, limits)
+            .await
+            .unwrap()
+            .rows
+            .len(),
+        10
+    );
+    // The connection goes back to the pool without the handler: the next query runs freely.
+    let out = run_query(&store, "SELECT 1").await.unwrap();
+    assert_eq!(out.rows.len(), 1);
+}

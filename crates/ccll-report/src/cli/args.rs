@@ -72,6 +72,12 @@ pub enum Command {
         sql: String,
         #[arg(long, value_enum, default_value = "table")]
         format: QueryFormat,
+        /// Seconds before the query is stopped.
+        #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
+        timeout: f64,
+        /// Rows returned at most; more is an error (add a LIMIT).
+        #[arg(long, default_value_t = 1_000_000)]
+        max_rows: usize,
     },
     /// List runs with their status and final ACC.
     Runs {
@@ -137,5 +143,13 @@ impl From<StatusArg> for RunStatus {
             StatusArg::Failed => RunStatus::Failed,
             StatusArg::Interrupted => RunStatus::Interrupted,
         }
+    }
+}
+
+/// A time limit in seconds: a finite number above zero.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds above 0")),
     }
 }

@@ -7,7 +7,10 @@ mod text;
 
 use anyhow::Context as _;
 use args::{Cli, Command, ShowFormat};
-use ccll_report::{plot, render_sweep_report, run_query, summarize, PlotRequest, Store, SweepData};
+use ccll_report::{
+    plot, render_sweep_report, run_query_within, summarize, PlotRequest, QueryLimits, Store,
+    SweepData,
+};
 use std::io::Write as _;
 
 /// Failures that are the SQL's fault, reported with SQLite's own words and exit code 2.
@@ -25,14 +28,23 @@ impl std::error::Error for SqlError {}
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let db = Store::resolve_path(cli.db.as_deref());
     match cli.command {
-        Command::Query { sql, format } => {
+        Command::Query {
+            sql,
+            format,
+            timeout,
+            max_rows,
+        } => {
             let store = Store::open_read_only(&db).await?;
-            let out = run_query(&store, &sql)
-                .await
-                .map_err(|e| match e.sqlite_message() {
+            let limits = QueryLimits {
+                timeout: std::time::Duration::from_secs_f64(timeout),
+                max_rows,
+            };
+            let out = run_query_within(&store, &sql, limits).await.map_err(|e| {
+                match e.sqlite_message() {
                     Some(m) => anyhow::Error::new(SqlError(m.to_string())),
                     None => e.into(),
-                })?;
+                }
+            })?;
             print(&out.render(format))
         }
         Command::Plot {

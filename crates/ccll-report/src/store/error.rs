@@ -61,6 +61,14 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// A `query` refused before it ran (several statements, VACUUM).
+    #[error("{0}")]
+    QueryRefused(String),
+
+    /// A `query` stopped at one of its limits (time, rows).
+    #[error("{0}")]
+    QueryLimit(String),
+
     #[error("{0}")]
     Sql(#[from] sqlx::Error),
 }
