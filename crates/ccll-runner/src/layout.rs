@@ -8,6 +8,8 @@
 //! <runs>/bases/<base key>/               shared bases, reused across sweeps; finished when
 //!                                        base.json exists
 //! <runs>/bases/<base key>.lock           held while a runner trains that base
+//! <db>.locks/<sweep>.lock                held by the runner of this sweep in this store,
+//!                                        whatever runs folder it writes to
 //! ```
 //! The root is `--runs-dir`, else `$CCLL_RUNS`, else `runs`.
 
@@ -20,6 +22,14 @@ pub const DEFAULT_RUNS: &str = "runs";
 pub struct Layout {
     /// Absolute root of all run directories.
     pub root: PathBuf,
+}
+
+/// The lock of `sweep` in the store `db`: beside the store, so that two runners with one store
+/// and different runs folders cannot both work on one sweep.
+pub fn store_sweep_lock(db: &Path, sweep: &str) -> PathBuf {
+    let mut dir = db.as_os_str().to_owned();
+    dir.push(".locks");
+    PathBuf::from(dir).join(format!("{sweep}.lock"))
 }
 
 impl Layout {

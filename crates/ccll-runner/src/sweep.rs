@@ -15,6 +15,7 @@ use crate::resume::{reconcile, Resume};
 use crate::rows::new_run;
 use crate::scheduler::{Scheduler, SweepOutcome};
 use crate::study::{Problems, Study};
+use anyhow::Context as _;
 use ccll_report::{NewSweep, Store};
 use std::path::PathBuf;
 
@@ -118,6 +119,19 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
             "another `ccll sweep` (pid {}) is running sweep `{name}` (lock {}); wait for it or stop it first",
             holder(&lock_path).map_or("?".into(), |p| p.to_string()),
             lock_path.display()
+        );
+    };
+    // ...and one per sweep in a store, whichever runs folder each runner was given.
+    let store_lock_path = crate::layout::store_sweep_lock(&opts.db, &name);
+    let Some(_store_lock) = FileLock::try_acquire(&store_lock_path)
+        .with_context(|| format!("taking the lock {}", store_lock_path.display()))?
+    else {
+        anyhow::bail!(
+            "another `ccll sweep` (pid {}) is running sweep `{name}` in the store {} (lock {}), \
+             with another runs folder; wait for it or stop it first",
+            holder(&store_lock_path).map_or("?".into(), |p| p.to_string()),
+            opts.db.display(),
+            store_lock_path.display()
         );
     };
     let leftovers = cancel_leftovers(&opts.layout.slurm_dir(&name)).await;

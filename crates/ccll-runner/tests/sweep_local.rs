@@ -149,3 +149,32 @@ fn train_records_its_run_in_the_store() {
     assert!(out.status.success());
     assert!(!sb.dir.path().join("other.sqlite").exists());
 }
+
+#[test]
+fn a_second_runner_of_a_sweep_in_one_store_is_refused_whatever_its_runs_folder() {
+    let sb = Sandbox::new();
+    let study = test_study("synthetic");
+    // The lock a runner of `synthetic` with another runs folder holds on this store.
+    let lock_path = ccll_runner::layout::store_sweep_lock(&sb.db(), "synthetic");
+    let held = ccll_runner::lock::FileLock::try_acquire(&lock_path)
+        .unwrap()
+        .expect("nobody holds it yet");
+    let out = run(sb.sweep(&study, &[]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another `ccll sweep`")
+            && err.contains(&std::process::id().to_string())
+            && err.contains(&lock_path.display().to_string()),
+        "{err}"
+    );
+    assert!(
+        !sb.db().exists() || sb.rows("synthetic").is_empty(),
+        "nothing recorded"
+    );
+    assert!(!sb.runs().join("bases").exists(), "nothing trained");
+    // Released (as when that runner ends or dies): the sweep runs.
+    drop(held);
+    assert!(run(sb.sweep(&study, &[])).status.success());
+    assert_eq!(sb.rows("synthetic").len(), 5);
+}
