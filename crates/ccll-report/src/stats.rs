@@ -1,6 +1,21 @@
 //! Summary statistics over seeds. The spread is the sample standard deviation (n - 1); it is
 //! undefined for a single value and then reported as `None` (printed as "–", no error bar).
 
+/// Per column of `rows` (one row per seed; rows may be short or hold `None`), the
+/// [`mean_std`] of the values it has.
+pub fn column_mean_std(rows: &[Vec<Option<f64>>]) -> Vec<Option<(f64, Option<f64>)>> {
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+    (0..width)
+        .map(|j| {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter_map(|row| row.get(j).copied().flatten())
+                .collect();
+            mean_std(&v)
+        })
+        .collect()
+}
+
 /// Mean and sample standard deviation of the finite values; `None` without any.
 pub fn mean_std(values: &[f64]) -> Option<(f64, Option<f64>)> {
     let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();

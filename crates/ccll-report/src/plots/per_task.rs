@@ -5,7 +5,7 @@ use super::{
     color, draw_side_legend, integer_points, side_legend_width, Chart, DrawResult, LegendEntry,
     Style, Ticked,
 };
-use crate::stats::mean_std;
+use crate::stats::column_mean_std;
 use crate::{ReportError, SweepData};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -38,17 +38,8 @@ impl PerTask {
             if finals.is_empty() {
                 continue;
             }
-            let width = finals.iter().map(Vec::len).max().unwrap_or(0);
-            tasks = tasks.max(width);
-            let per_task = (0..width)
-                .map(|j| {
-                    let v: Vec<f64> = finals
-                        .iter()
-                        .filter_map(|row| row.get(j).copied().flatten())
-                        .collect();
-                    mean_std(&v)
-                })
-                .collect();
+            let per_task = column_mean_std(&finals);
+            tasks = tasks.max(per_task.len());
             groups.push(TaskBars {
                 label: g.label,
                 tasks: per_task,

@@ -4,7 +4,7 @@
 //! A grey line marks chance, 100 / t.
 
 use super::{color, integer_points, Chart, DrawResult, Style, Ticked};
-use crate::stats::mean_std;
+use crate::stats::column_mean_std;
 use crate::{ReportError, SweepData};
 use ccll_results::{RunResult, TaskMatrix};
 use plotters::coord::Shift;
@@ -53,20 +53,11 @@ impl TaskIdCurve {
                 .iter()
                 .filter_map(|id| row_means(data.results.get(id)?))
                 .collect();
-            let width = runs.iter().map(Vec::len).max().unwrap_or(0);
-            if width == 0 {
+            let points = column_mean_std(&runs);
+            if points.is_empty() {
                 continue;
             }
-            tasks = tasks.max(width);
-            let points = (0..width)
-                .map(|i| {
-                    let v: Vec<f64> = runs
-                        .iter()
-                        .filter_map(|r| r.get(i).copied().flatten())
-                        .collect();
-                    mean_std(&v)
-                })
-                .collect();
+            tasks = tasks.max(points.len());
             lines.push(TaskIdLine {
                 label: g.label,
                 points,
