@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine (Rust, Python 3 and npm present) for ccll, and does nothing
 # slow when everything is already there: system packages (fonts for charts, Slurm for the
-# cluster executor), PyTorch 2.13.0 in .venv (libtorch for tch), `just`, the binaries, and the
+# cluster executor, Chromium for the report page's test), PyTorch 2.13.0 and pandas in .venv
+# (libtorch for tch; the README's pandas example), `just`, the binaries, and the
 # datasets the quickstart needs (MNIST, Fashion-MNIST), plus CIFAR-10 from ../shared/data/
 # where that folder has it.
 set -euo pipefail
@@ -26,6 +27,8 @@ command -v slurmd >/dev/null || missing+=(slurmd)
 command -v sbatch >/dev/null || missing+=(slurm-client)
 command -v munged >/dev/null || [ -x /usr/sbin/munged ] || missing+=(munge)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
+# Headless Chromium renders each sweep's index.html in the test that screenshots it.
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -54,6 +57,12 @@ fi
 # torch-sys reads LIBTORCH (set in .cargo/config.toml) = this link to the torch package.
 torch_dir=$("$VENV/bin/python" -W ignore -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 [ "$(readlink "$VENV/libtorch" 2>/dev/null)" = "$torch_dir" ] || ln -sfn "$torch_dir" "$VENV/libtorch"
+# pandas runs the README's analysis example in the test suite.
+if ! "$VENV/bin/python" -c 'import pandas' 2>/dev/null; then
+  log "installing pandas into $VENV"
+  "$VENV/bin/python" -m pip install -q pandas ||
+    log "note: pandas did not install (no package registry?); its test will say so and skip"
+fi
 
 # --- A writable directory on PATH (for just and the two binaries) ---------------------------
 bin_dir=""

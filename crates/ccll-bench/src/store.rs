@@ -131,6 +131,8 @@ pub fn new_run(sweep_id: Option<i64>, method: &str, alpha: i64, lr: usize, seed:
         base_source: "task1".into(),
         git_commit: Some("0123abcd".into()),
         git_dirty: false,
+        run_dir: None,
+        base_hash: None,
     }
 }
 

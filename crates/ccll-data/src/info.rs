@@ -89,7 +89,8 @@ impl BenchmarkInfo {
         let _ = writeln!(s, "source: {}", self.source);
         let fmt = |v: &[f64]| {
             v.iter()
-                .map(|x| format!("{x:.4}"))
+                // Shortest text that reads back as the same f64: the constants exactly.
+                .map(|x| format!("{x}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         };

@@ -11,6 +11,7 @@
 
 pub mod claims;
 mod error;
+pub mod html;
 pub mod plots;
 pub mod query;
 mod report;

@@ -1,5 +1,6 @@
 //! Everything worth drawing for one sweep, in one call: what the runner calls after a sweep.
 
+use crate::html::{InlineChart, Page};
 use crate::plots::{
     file_stem, write_chart, Ablation, AccMatrix, Curves, ParamGrowth, PerTask, TaskIdCurve,
 };
@@ -7,9 +8,10 @@ use crate::table::{summarize, TableFormat};
 use crate::{ReportError, Store, SweepData};
 use std::path::{Path, PathBuf};
 
-/// Writes every chart that applies to the sweep, and its table as `table.md` and
-/// `table.csv`, into `<out_dir>/<sweep>/` (e.g. `reports/ablation_alpha/`). Returns the files
-/// written, tables first.
+/// Writes every chart that applies to the sweep, its table as `table.md` and `table.csv`,
+/// and `index.html` (one self-contained page with all of it, see [`crate::html`]) into
+/// `<out_dir>/<sweep>/` (e.g. `reports/ablation_alpha/`). Returns the files written, tables
+/// first, the page last.
 ///
 /// Charts that do not apply are skipped, not failed: an ablation needs a numeric swept key
 /// other than the seed, the other charts need at least one finished run. Drawn: param-growth,
@@ -53,10 +55,12 @@ pub async fn render_sweep_report_sized(
         written.push(path);
     }
 
+    let mut inline = Vec::new();
     let mut charts = Charts {
         dir: &dir,
         size,
         written: &mut written,
+        inline: &mut inline,
     };
     charts.add("param-growth", ParamGrowth::for_sweep(&data))?;
     charts.add("per-task", PerTask::build(&data))?;
@@ -83,6 +87,17 @@ pub async fn render_sweep_report_sized(
             Curves::load(store, row.id).await,
         )?;
     }
+
+    let page = Page {
+        sweep: &store.sweep(sweep).await?,
+        data: &data,
+        table: &table,
+        verdicts: &verdicts,
+        charts: &inline,
+    };
+    let path = dir.join("index.html");
+    std::fs::write(&path, page.render()).map_err(|e| ReportError::io(&path, e))?;
+    written.push(path);
     Ok(written)
 }
 
@@ -90,6 +105,8 @@ struct Charts<'a> {
     dir: &'a Path,
     size: (u32, u32),
     written: &'a mut Vec<PathBuf>,
+    /// The SVG of every chart drawn, for the page.
+    inline: &'a mut Vec<InlineChart>,
 }
 
 impl Charts<'_> {
@@ -101,8 +118,18 @@ impl Charts<'_> {
     ) -> Result<(), ReportError> {
         match chart {
             Ok(c) => {
-                self.written
-                    .extend(write_chart(&c, self.dir, name, self.size)?);
+                let files = write_chart(&c, self.dir, name, self.size)?;
+                if let Some(svg) = files
+                    .iter()
+                    .find(|p| p.extension().is_some_and(|e| e == "svg"))
+                {
+                    let text = std::fs::read_to_string(svg).map_err(|e| ReportError::io(svg, e))?;
+                    self.inline.push(InlineChart {
+                        name: file_stem(name),
+                        svg: text,
+                    });
+                }
+                self.written.extend(files);
                 Ok(())
             }
             Err(ReportError::NoData(why) | ReportError::UnknownKey { key: why, .. }) => {

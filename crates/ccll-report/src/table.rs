@@ -20,6 +20,8 @@ pub enum TableFormat {
     Csv,
     /// booktabs `tabular`.
     Latex,
+    /// An HTML `<table>` (what the sweep's `index.html` shows).
+    Html,
 }
 
 type Stat = Option<(f64, Option<f64>)>;
@@ -163,6 +165,7 @@ impl SummaryTable {
             TableFormat::Md => self.to_markdown(),
             TableFormat::Csv => self.to_csv(),
             TableFormat::Latex => self.to_latex(),
+            TableFormat::Html => self.to_html(),
         }
     }
 
@@ -221,6 +224,15 @@ impl SummaryTable {
         "failed",
     ];
 
+    /// What the TAg and task-id columns mean, the line under a table that has them.
+    fn tag_note(&self) -> String {
+        format!(
+            "TAg: without the task id, by each run's primary rule ({}); task-id: share of test \
+             images whose task it inferred right, after the last task.",
+            self.tag_rules.join(", ")
+        )
+    }
+
     /// Whether any finished run recorded task-agnostic results.
     pub fn has_tag(&self) -> bool {
         !self.tag_rules.is_empty()
@@ -254,12 +266,7 @@ impl SummaryTable {
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
         if self.has_tag() {
-            let _ = writeln!(
-                out,
-                "\nTAg: without the task id, by each run's primary rule ({}); task-id: share of \
-                 test images whose task it inferred right, after the last task.",
-                self.tag_rules.join(", ")
-            );
+            let _ = writeln!(out, "\n{}", self.tag_note());
         }
         for source in &self.data_sources {
             let _ = writeln!(out, "\nData: {source}");
@@ -363,6 +370,35 @@ impl SummaryTable {
         }
         let _ = writeln!(out, "\\bottomrule");
         let _ = writeln!(out, "\\end{{tabular}}");
+        out
+    }
+}
+
+impl SummaryTable {
+    /// The table as an HTML `<table id="summary">`, the notes under it as paragraphs.
+    pub fn to_html(&self) -> String {
+        use crate::html::escape;
+        let groups = self.group_headers().len();
+        let mut out = String::from("<table id=\"summary\">\n<tr>");
+        for h in self.group_headers().iter().chain(&self.stat_headers()) {
+            let _ = write!(out, "<th>{}</th>", escape(h));
+        }
+        out.push_str("</tr>\n");
+        for row in &self.rows {
+            out.push_str("<tr>");
+            for (i, c) in self.text_cells(row, "±").iter().enumerate() {
+                let class = if i < groups { "" } else { " class=\"num\"" };
+                let _ = write!(out, "<td{class}>{}</td>", escape(c));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
+        if self.has_tag() {
+            let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(&self.tag_note()));
+        }
+        for source in &self.data_sources {
+            let _ = writeln!(out, "<p class=\"note\">Data: {}</p>", escape(source));
+        }
         out
     }
 }

@@ -276,7 +276,9 @@ async fn a_sweep_report_writes_what_applies_and_skips_the_rest() {
         6
     );
     assert!(files.iter().all(|p| p.starts_with(f.out.join("grid"))));
-    for pair in files[2..].chunks(2) {
+    // Tables first, the page last, the charts' PNG/SVG pairs between.
+    assert!(files.last().unwrap().ends_with("grid/index.html"));
+    for pair in files[2..files.len() - 1].chunks(2) {
         check_files(pair, SIZE);
     }
 

@@ -535,3 +535,140 @@ async fn eight_concurrent_writers_lose_nothing() {
         );
     }
 }
+
+type Cell = (i64, i64, i64, Option<f64>, Option<f64>);
+/// run id, sweep, acc, alpha, final params, mean growth, seed, run folder.
+type SummaryLine = (
+    i64,
+    String,
+    Option<f64>,
+    Option<i64>,
+    Option<i64>,
+    Option<f64>,
+    i64,
+    Option<String>,
+);
+
+async fn cells(store: &Store, sql: &str) -> Vec<Cell> {
+    sqlx::query_as(sql)
+        .fetch_all(store.pool())
+        .await
+        .expect(sql)
+}
+
+#[tokio::test]
+async fn an_upgraded_store_reads_the_same_numbers_through_the_analysis_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    version_one_database(&path).await;
+    let store = Store::open(&path).await.unwrap();
+
+    // accuracy_long is the accuracy table cell for cell, under the one name `task`.
+    let table = cells(
+        &store,
+        "SELECT run_id, after_task, task, accuracy, loss FROM accuracy ORDER BY 1, 2, 3",
+    )
+    .await;
+    let long = cells(
+        &store,
+        "SELECT run_id, after_task, task, accuracy, loss FROM accuracy_long
+         WHERE sweep = 'old-sweep' ORDER BY 1, 2, 3",
+    )
+    .await;
+    assert_eq!(table.len(), 3);
+    assert_eq!(long, table);
+    let finals = cells(
+        &store,
+        "SELECT run_id, 0, task, accuracy, loss FROM final_accuracy ORDER BY 1, 3",
+    )
+    .await;
+    assert_eq!(
+        finals,
+        vec![
+            (1, 0, 1, Some(90.0), Some(0.5)),
+            (1, 0, 2, Some(80.0), Some(0.75))
+        ]
+    );
+
+    // runs_wide agrees with runs and run_summary; config keys come out of the JSON.
+    let wide: Vec<SummaryLine> = sqlx::query_as(
+        "SELECT w.run_id, w.sweep, w.acc, w.alpha, w.final_params, w.mean_growth_pct, w.seed,
+                    w.run_dir
+             FROM runs_wide w ORDER BY w.run_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let summary: Vec<SummaryLine> = sqlx::query_as(
+        "SELECT id, sweep, acc, alpha, final_params, mean_growth_pct, seed, NULL
+             FROM run_summary ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(wide, summary);
+    assert_eq!(wide[0].2, Some(85.0));
+    assert_eq!(wide[0].4, Some(1071));
+    let (options, epochs): (String, Option<i64>) =
+        sqlx::query_as("SELECT method_options, epochs FROM runs_wide WHERE run_id = 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(options, r#"{"name":"ccll","alpha":2}"#);
+    assert_eq!(epochs, None, "a key the config does not set is NULL");
+
+    // Registering an old run again records where it lives; what it was is unchanged.
+    let mut again = new_run(Some(1), "ccll", 2, 1);
+    again.config_hash = "hash-a2-s1".into();
+    again.run_dir = Some("/runs/old-sweep/a2".into());
+    again.base_hash = Some("base-hash".into());
+    assert_eq!(store.register_run(&again).await.unwrap(), 1);
+    let (dir_now, base_path): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT run_dir, base_path FROM runs_wide WHERE run_id = 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(dir_now.as_deref(), Some("/runs/old-sweep/a2"));
+    assert_eq!(base_path.as_deref(), Some("bases/base.safetensors"));
+    assert_eq!(store.run(1).await.unwrap().status, RunStatus::Finished);
+}
+
+#[tokio::test]
+async fn the_analysis_views_hold_every_stored_number_of_a_current_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.sqlite")).await.unwrap();
+    let ids = fill_sweep(&store, "grid", &["ccll", "pnn"], &[1, 4], &[1, 2]).await;
+    for id in ids {
+        let r = store.run_result(id).await.unwrap();
+        let long = cells(
+            &store,
+            &format!(
+                "SELECT run_id, after_task, task, accuracy, loss FROM accuracy_long
+                 WHERE run_id = {id} ORDER BY 2, 3"
+            ),
+        )
+        .await;
+        let mut want = Vec::new();
+        for i in 0..r.acc_matrix.rows() {
+            for j in 0..=i {
+                want.push((
+                    id,
+                    i as i64 + 1,
+                    j as i64 + 1,
+                    r.acc_matrix.get(i, j),
+                    r.loss_matrix.get(i, j),
+                ));
+            }
+        }
+        assert_eq!(long, want, "run {id}");
+        let (method, acc, sweep): (String, Option<f64>, String) =
+            sqlx::query_as("SELECT method, acc, sweep FROM runs_wide WHERE run_id = ?")
+                .bind(id)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(method, r.method);
+        assert_eq!(acc.map(f64::to_bits), Some(r.metrics.acc.to_bits()));
+        assert_eq!(sweep, "grid");
+    }
+}

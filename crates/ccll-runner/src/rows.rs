@@ -1,25 +1,32 @@
 //! The store rows of runs about to be registered.
 
 use crate::identity::Identity;
+use crate::layout::absolute;
 use crate::plan::PlannedRun;
 use ccll_report::NewRun;
 
-/// The row of a planned run of sweep `sweep_id`.
+/// The row of a planned run of sweep `sweep_id`, in its folder, starting from the shared
+/// base `base_key` if it has one.
 pub fn new_run(
     run: &PlannedRun,
+    base_key: Option<&str>,
     sweep_id: i64,
     git_commit: &Option<String>,
     git_dirty: bool,
 ) -> NewRun {
-    new_run_row(
-        &run.spec.config,
-        &run.spec.identity,
-        &run.spec.label,
-        run.spec.swept_json(),
-        Some(sweep_id),
-        git_commit.clone(),
-        git_dirty,
-    )
+    NewRun {
+        run_dir: Some(absolute(&run.dir).display().to_string()),
+        base_hash: base_key.map(str::to_string),
+        ..new_run_row(
+            &run.spec.config,
+            &run.spec.identity,
+            &run.spec.label,
+            run.spec.swept_json(),
+            Some(sweep_id),
+            git_commit.clone(),
+            git_dirty,
+        )
+    }
 }
 
 /// The store row of a run about to be registered (`sweep_id` `None` for `ccll train`).
@@ -48,5 +55,7 @@ pub fn new_run_row(
         base_source: cfg.base.label(),
         git_commit,
         git_dirty,
+        run_dir: None,
+        base_hash: None,
     }
 }

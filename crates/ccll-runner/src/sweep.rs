@@ -235,7 +235,13 @@ async fn register(
     for run in &plan.runs {
         run_ids.push(
             store
-                .register_run(&new_run(run, sweep_id, &git_commit, git_dirty))
+                .register_run(&new_run(
+                    run,
+                    run.base.map(|b| plan.bases[b].key.as_str()),
+                    sweep_id,
+                    &git_commit,
+                    git_dirty,
+                ))
                 .await?,
         );
     }

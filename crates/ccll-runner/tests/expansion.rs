@@ -253,6 +253,7 @@ fn the_alpha_sweep_trains_one_base_per_seed() {
 #[test]
 fn every_shipped_study_and_profile_expands() {
     let dir = common::repo_root().join("experiments");
+    let wide_columns = runs_wide_columns();
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -266,6 +267,16 @@ fn every_shipped_study_and_profile_expands() {
             let x = expand(&s, p.as_deref(), &[])
                 .unwrap_or_else(|e| panic!("{} {p:?}: {e}", path.display()));
             assert!(!x.runs.is_empty());
+            for r in &x.runs {
+                for key in r.swept_json().as_object().unwrap().keys() {
+                    let column = ccll_report::store::analysis_column(key);
+                    assert!(
+                        wide_columns.contains(&column),
+                        "{} {p:?}: swept key {key} has no runs_wide column {column}",
+                        path.display()
+                    );
+                }
+            }
             if p.as_deref() == Some("cpu") || s.name == "quickstart" {
                 // CPU-sized studies run on the offline data.
                 for r in &x.runs {
@@ -289,6 +300,26 @@ fn every_shipped_study_and_profile_expands() {
     let methods: Vec<&str> = x.runs.iter().map(|r| r.config.method.name()).collect();
     assert_eq!(methods, ["ccll", "head_only", "finetune"]);
     assert_eq!(plan(&x).bases.len(), 1);
+}
+
+/// The columns of the store's `runs_wide` view, from a new store.
+fn runs_wide_columns() -> HashSet<String> {
+    let dir = tempfile::tempdir().unwrap();
+    common::block_on(async {
+        let store = ccll_report::Store::open(&dir.path().join("s.sqlite"))
+            .await
+            .unwrap();
+        let out = ccll_report::run_query(&store, "SELECT name FROM pragma_table_info('runs_wide')")
+            .await
+            .unwrap();
+        out.rows
+            .iter()
+            .map(|r| match &r[0] {
+                ccll_report::query::Value::Text(name) => name.clone(),
+                other => panic!("a column name that is not text: {other:?}"),
+            })
+            .collect()
+    })
 }
 
 const CLAIMS: &str = "\

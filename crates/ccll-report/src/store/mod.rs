@@ -28,6 +28,17 @@ pub const DEFAULT_DB: &str = "results/ccll.sqlite";
 /// The environment variable that overrides [`DEFAULT_DB`].
 pub const DB_ENV: &str = "CCLL_DB";
 
+/// The `runs_wide` / `accuracy_long` column that holds a config key (migration 0005): a
+/// section's `name` is the section (`method.name` -> `method`), `base.X` is `base_X`, any other
+/// key is its last segment (`method.alpha` -> `alpha`, `train.seed` -> `seed`).
+pub fn analysis_column(key: &str) -> String {
+    match key.split_once('.') {
+        Some((section, "name")) => section.to_string(),
+        Some(("base", rest)) => format!("base_{}", rest.replace('.', "_")),
+        _ => key.rsplit('.').next().unwrap_or(key).to_string(),
+    }
+}
+
 /// A handle on the results database. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -6,7 +6,8 @@ use sqlx::FromRow;
 const RUN_COLUMNS: &str = "r.id, s.name AS sweep, r.name, r.config_hash, r.group_key, r.status,
     r.method, r.benchmark, r.arch, r.alpha, r.beta, r.seed, r.base_source, r.config, r.swept,
     r.acc, r.bwt, r.forgetting, r.error, r.log_tail, r.attempts, r.queued_at, r.started_at,
-    r.finished_at, r.device, r.host, r.git_commit, r.git_dirty, r.wall_seconds
+    r.finished_at, r.device, r.host, r.git_commit, r.git_dirty, r.wall_seconds, r.run_dir,
+    r.base_hash
     FROM runs r LEFT JOIN sweeps s ON s.id = r.sweep_id";
 
 #[derive(FromRow)]
@@ -40,6 +41,8 @@ struct RunRecord {
     git_commit: Option<String>,
     git_dirty: bool,
     wall_seconds: Option<f64>,
+    run_dir: Option<String>,
+    base_hash: Option<String>,
 }
 
 impl RunRecord {
@@ -82,6 +85,8 @@ impl RunRecord {
             git_commit: self.git_commit,
             git_dirty: self.git_dirty,
             wall_seconds: self.wall_seconds,
+            run_dir: self.run_dir,
+            base_hash: self.base_hash,
         })
     }
 }

@@ -76,7 +76,7 @@ struct TagCellRow {
     run_id: i64,
     rule: String,
     after_task: i64,
-    eval_task: i64,
+    task: i64,
     accuracy: Option<f64>,
     task_id_accuracy: Option<f64>,
 }
@@ -94,7 +94,7 @@ struct TaskRow {
 struct CellRow {
     run_id: i64,
     after_task: i64,
-    eval_task: i64,
+    task: i64,
     accuracy: Option<f64>,
     loss: Option<f64>,
 }
@@ -170,7 +170,7 @@ async fn fetch(store: &Store, scope: Scope) -> Result<Rows, StoreError> {
     .fetch_all(&mut *tx)
     .await?;
     let cells: Vec<CellRow> = sqlx::query_as(&format!(
-        "SELECT run_id, after_task, eval_task, accuracy, loss FROM accuracy
+        "SELECT run_id, after_task, task, accuracy, loss FROM accuracy
          WHERE run_id IN ({ids})"
     ))
     .bind(p)
@@ -205,7 +205,7 @@ async fn fetch(store: &Store, scope: Scope) -> Result<Rows, StoreError> {
     .fetch_all(&mut *tx)
     .await?;
     let tag_cells: Vec<TagCellRow> = sqlx::query_as(&format!(
-        "SELECT run_id, rule, after_task, eval_task, accuracy, task_id_accuracy
+        "SELECT run_id, rule, after_task, task, accuracy, task_id_accuracy
          FROM task_agnostic WHERE run_id IN ({ids})"
     ))
     .bind(p)
@@ -254,7 +254,7 @@ fn assemble(head: ResultHead, rows: &mut Rows) -> Result<RunResult, StoreError> 
     );
     let mut loss_matrix = empty_matrix(count(head.loss_rows, "loss_rows")? as usize, width);
     for c in rows.cells.remove(&run_id).unwrap_or_default() {
-        let (i, j) = (cell_index(c.after_task), cell_index(c.eval_task));
+        let (i, j) = (cell_index(c.after_task), cell_index(c.task));
         // NULL is how SQLite keeps a NaN: inside the matrix's rows it reads back as NaN.
         if let Some(slot) = cell(&mut acc_matrix, i, j) {
             *slot = Some(c.accuracy.unwrap_or(f64::NAN));
@@ -323,7 +323,7 @@ fn assemble(head: ResultHead, rows: &mut Rows) -> Result<RunResult, StoreError> 
                 let mut acc_matrix = empty_matrix(acc_matrix.rows(), width);
                 let mut task_id_matrix = empty_matrix(acc_matrix.rows(), width);
                 for c in cells.iter().filter(|c| c.rule == r.rule) {
-                    let (i, j) = (cell_index(c.after_task), cell_index(c.eval_task));
+                    let (i, j) = (cell_index(c.after_task), cell_index(c.task));
                     if let Some(slot) = cell(&mut acc_matrix, i, j) {
                         *slot = Some(c.accuracy.unwrap_or(f64::NAN));
                     }

@@ -38,6 +38,10 @@ pub struct NewRun {
     pub base_source: String,
     pub git_commit: Option<String>,
     pub git_dirty: bool,
+    /// Absolute path of the run folder, where known.
+    pub run_dir: Option<String>,
+    /// The `base_checkpoints.hash` of the shared base the run starts from, if it uses one.
+    pub base_hash: Option<String>,
 }
 
 /// Where a run stands; stored as lowercase text under a CHECK constraint.
@@ -119,6 +123,10 @@ pub struct RunRow {
     pub git_commit: Option<String>,
     pub git_dirty: bool,
     pub wall_seconds: Option<f64>,
+    /// The run folder (NULL for runs recorded before schema version 5).
+    pub run_dir: Option<String>,
+    /// The shared base it started from (`base_checkpoints.hash`), if any.
+    pub base_hash: Option<String>,
 }
 
 /// A sweep as stored, with counts of its runs by status.

@@ -32,8 +32,8 @@ impl Store {
     }
 
     /// Registers a run as `queued`, unless a run with the same (sweep, config hash) exists:
-    /// then returns that run's id and changes nothing, so a resumed sweep can re-register all
-    /// of its runs.
+    /// then returns that run's id and changes nothing but a missing run folder or base hash,
+    /// so a resumed sweep can re-register all of its runs.
     pub async fn register_run(&self, run: &NewRun) -> Result<i64, StoreError> {
         if let Some(sweep_id) = run.sweep_id {
             let known: Option<i64> = sqlx::query_scalar("SELECT id FROM sweeps WHERE id = ?")
@@ -47,8 +47,8 @@ impl Store {
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO runs (sweep_id, name, config, config_hash, group_key, swept, method,
                                benchmark, arch, alpha, beta, seed, base_source, git_commit,
-                               git_dirty, status, queued_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)
+                               git_dirty, run_dir, base_hash, status, queued_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)
              ON CONFLICT DO NOTHING
              RETURNING id",
         )
@@ -67,6 +67,8 @@ impl Store {
         .bind(&run.base_source)
         .bind(&run.git_commit)
         .bind(run.git_dirty)
+        .bind(&run.run_dir)
+        .bind(&run.base_hash)
         .bind(now())
         .fetch_optional(&self.pool)
         .await?;
@@ -79,6 +81,16 @@ impl Store {
         .bind(run.sweep_id)
         .bind(&run.config_hash)
         .fetch_one(&self.pool)
+        .await?;
+        // Stores from before version 5 learn where their runs live on the next registration.
+        sqlx::query(
+            "UPDATE runs SET run_dir = coalesce(run_dir, ?), base_hash = coalesce(base_hash, ?)
+             WHERE id = ?",
+        )
+        .bind(&run.run_dir)
+        .bind(&run.base_hash)
+        .bind(existing)
+        .execute(&self.pool)
         .await?;
         Ok(existing)
     }
@@ -142,12 +154,12 @@ impl Store {
             for j in 0..=i {
                 let (acc, loss) = (result.acc_matrix.get(i, j), result.loss_matrix.get(i, j));
                 sqlx::query(
-                    "INSERT INTO accuracy (run_id, after_task, eval_task, accuracy, loss)
+                    "INSERT INTO accuracy (run_id, after_task, task, accuracy, loss)
                      VALUES (?, ?, ?, ?, ?)",
                 )
                 .bind(run_id)
                 .bind(int(run_id, "accuracy.after_task", i + 1)?)
-                .bind(int(run_id, "accuracy.eval_task", j + 1)?)
+                .bind(int(run_id, "accuracy.task", j + 1)?)
                 .bind(acc)
                 .bind(loss)
                 .execute(&mut *tx)
@@ -424,14 +436,14 @@ async fn insert_task_agnostic(
         for i in 0..r.acc_matrix.rows() {
             for j in 0..=i {
                 sqlx::query(
-                    "INSERT INTO task_agnostic (run_id, rule, after_task, eval_task, accuracy,
+                    "INSERT INTO task_agnostic (run_id, rule, after_task, task, accuracy,
                                                 task_id_accuracy)
                      VALUES (?, ?, ?, ?, ?, ?)",
                 )
                 .bind(run_id)
                 .bind(&r.rule)
                 .bind(int(run_id, "task_agnostic.after_task", i + 1)?)
-                .bind(int(run_id, "task_agnostic.eval_task", j + 1)?)
+                .bind(int(run_id, "task_agnostic.task", j + 1)?)
                 .bind(r.acc_matrix.get(i, j))
                 .bind(r.task_id_matrix.get(i, j))
                 .execute(&mut **tx)

@@ -148,6 +148,8 @@ pub fn new_run(sweep_id: Option<i64>, method: &str, alpha: i64, seed: i64) -> Ne
         base_source: "task1".to_string(),
         git_commit: Some("0123abcd".to_string()),
         git_dirty: false,
+        run_dir: None,
+        base_hash: None,
     }
 }
 

@@ -51,6 +51,7 @@ pub fn run_cmd(args: TrainArgs) -> anyhow::Result<()> {
             &cfg,
             &label,
             &placement,
+            &args.out,
             args.db.as_deref(),
         )?)
     };
@@ -101,13 +102,17 @@ impl Recorder {
         cfg: &RunConfig,
         label: &str,
         placement: &ccll_core::Placement,
+        out: &std::path::Path,
         db: Option<&std::path::Path>,
     ) -> anyhow::Result<Self> {
         let rt = super::runtime()?;
         let path = Store::resolve_path(db);
         let (commit, dirty) = ccll_runner::git::describe();
         let id = ccll_runner::identity::identity(cfg);
-        let row = new_run_row(cfg, &id, label, serde_json::json!({}), None, commit, dirty);
+        let row = ccll_report::NewRun {
+            run_dir: Some(ccll_runner::layout::absolute(out).display().to_string()),
+            ..new_run_row(cfg, &id, label, serde_json::json!({}), None, commit, dirty)
+        };
         let (store, run_id) = rt.block_on(async {
             let store = Store::open(&path).await?;
             let id = store.register_run(&row).await?;
