@@ -103,6 +103,15 @@ impl DeviceTask {
 
     /// Shuffled training batches as index tensors; a last batch of one sample is dropped
     /// (batch norm cannot train on it).
+    /// Normalised images back to `u8` pixels (the inverse of [`DeviceTask::prepare`] without
+    /// augmentation), clamped to 0..=255: what a generator's samples look like.
+    pub fn to_u8(&self, x: &Tensor) -> Tensor {
+        ((x * &self.std + &self.mean) * 255.0)
+            .round()
+            .clamp(0.0, 255.0)
+            .to_kind(Kind::Uint8)
+    }
+
     pub fn shuffled_batches(&self, batch_size: usize) -> Vec<Tensor> {
         let n = self.train.len();
         let perm = Tensor::randperm(n, (Kind::Int64, self.train.labels.device()));

@@ -10,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod image_grid;
 pub mod nn;
 pub mod optim;
 pub mod run;

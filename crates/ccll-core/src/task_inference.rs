@@ -310,7 +310,8 @@ pub fn primary_rule(method: &MethodConfig) -> Rule {
         MethodConfig::Finetune(_)
         | MethodConfig::Joint(_)
         | MethodConfig::Ewc(_)
-        | MethodConfig::Lwf(_) => Rule::MaxLogit,
+        | MethodConfig::Lwf(_)
+        | MethodConfig::Dgr(_) => Rule::MaxLogit,
         _ => Rule::MinEntropy,
     })
 }

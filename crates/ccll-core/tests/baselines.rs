@@ -15,7 +15,7 @@ use common::{assert_same, exclusive, run_to, snapshot};
 use std::collections::BTreeMap;
 use tch::{Device, Tensor};
 
-const BASELINES: [&str; 6] = ["finetune", "joint", "separate", "ewc", "lwf", "pnn"];
+const BASELINES: [&str; 7] = ["finetune", "joint", "separate", "ewc", "lwf", "pnn", "dgr"];
 
 /// Three 5-way synthetic tasks of 32 training images per class, 12 epochs each: every method
 /// learns every task, and a shared trunk moves far enough from task 1 for finetune to forget.
@@ -51,7 +51,9 @@ fn baselines_side_by_side_with_ccll() {
     let _rng = exclusive();
     let mut results = BTreeMap::new();
     // EWC with its default lambda (5000): large next to the Fisher of this small network.
-    for method in ["ccll", "finetune", "joint", "separate", "ewc", "lwf", "pnn"] {
+    for method in [
+        "ccll", "finetune", "joint", "separate", "ewc", "lwf", "pnn", "dgr",
+    ] {
         let name = method.split(',').next().unwrap().to_string();
         let dir = tempfile::tempdir().unwrap();
         let r = run_to(&config(method), dir.path());
@@ -215,6 +217,20 @@ fn parameter_growth_per_task() {
         assert_eq!(c.per_task, vec![(0, head); 3], "{m}");
     }
 
+    // DGR's generator (a VAE over 16 x 16 x 1 pixels, 400 hidden units, z of 100) is memory
+    // kept beside the trunk; without replay there is none.
+    let linear = |i: u64, o: u64| i * o + o;
+    let vae = linear(256, 400)
+        + linear(400, 400)
+        + 2 * linear(400, 100)
+        + linear(100, 400)
+        + linear(400, 400)
+        + linear(400, 256);
+    let dgr = counts("dgr");
+    assert_eq!(dgr.backbone, backbone + vae);
+    assert_eq!(dgr.per_task, vec![(0, head); 3]);
+    assert_eq!(counts("dgr, replay: false").backbone, backbone);
+
     // The run's report: growth relative to backbone + all heads.
     let report = param_report_for(&config("separate"), [1, 16, 16], &[2, 2, 2]).unwrap();
     let base = backbone + 3 * head;
@@ -315,6 +331,45 @@ fn a_baseline_run_from_a_base_trained_by_ccll_equals_its_own_run() {
     }
 }
 
+/// Generative replay keeps old tasks better than finetune on the same sequence; without replay
+/// it is finetune, draw for draw; the generator's samples after each task are a PNG grid in
+/// the run folder.
+#[test]
+fn dgr_replays_to_forget_less_and_without_replay_is_finetune() {
+    let _rng = exclusive();
+    let run = |method: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run_to(&config(method), dir.path());
+        show(method, &r);
+        (r, dir)
+    };
+    let (finetune, _) = run("finetune");
+    let (off, _) = run("dgr, replay: false");
+    assert_eq!(off.acc_matrix, finetune.acc_matrix, "replay off = finetune");
+    assert_eq!(off.loss_matrix, finetune.loss_matrix);
+    let (dgr, dir) = run("dgr");
+    assert!(
+        dgr.metrics.forgetting < finetune.metrics.forgetting,
+        "dgr forgets {} points, finetune {}",
+        dgr.metrics.forgetting,
+        finetune.metrics.forgetting
+    );
+    for t in 1..=3 {
+        let png = dir
+            .path()
+            .join(format!("generator_samples_after_task{t}.png"));
+        let img = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+        // 8 x 8 samples of 16 x 16 pixels with 2-pixel borders.
+        assert_eq!((img.width(), img.height()), (8 * 18 + 2, 8 * 18 + 2));
+        assert!(
+            dgr.artifacts
+                .iter()
+                .any(|a| a.kind == format!("generator_samples_after_task{t}")),
+            "the grid after task {t} is an artifact"
+        );
+    }
+}
+
 #[test]
 fn method_options_are_checked() {
     let bad = |method: &str| {
@@ -341,11 +396,16 @@ fn method_options_are_checked() {
     assert!(e.contains("method.fisher_samples"), "{e}");
     let e = bad("lwf, temperature: 0");
     assert!(e.contains("method.temperature"), "{e}");
+    let e = bad("dgr, targets: fuzzy");
+    assert!(e.contains("method.targets"), "{e}");
+    let e = bad("dgr, z_dim: 0");
+    assert!(e.contains("method.z_dim: must be 1..=65536"), "{e}");
     let e = bad("pnn, lambda: 1");
     assert!(e.contains("unknown option for method `pnn`"), "{e}");
     for ok in [
         "ewc, lambda: 10, online: true, gamma: 0.9, fisher_samples: 0, fisher_batch: 8",
         "lwf, temperature: 4, weight: 0.5",
+        "dgr, replay: true, targets: soft, temperature: 2, z_dim: 32, fc_units: 64, generator_lr: 0.002, generator_epochs: 3",
         "finetune, alpha: 1, beta: 1",
     ] {
         let yaml = format!(

@@ -150,6 +150,12 @@ pub trait Method {
         vec![task]
     }
 
+    /// Parameters the method keeps beside its model (DGR's generator): memory, counted with
+    /// the shared parameters.
+    fn memory_params(&self) -> u64 {
+        0
+    }
+
     /// Tensors of the method beside its model (EWC's importances), by qualified name.
     fn own_state(&self) -> BTreeMap<String, Tensor> {
         BTreeMap::new()
@@ -226,7 +232,9 @@ impl<M: Method> Strategy for M {
     }
 
     fn param_counts(&self) -> ParamCounts {
-        self.model().param_counts()
+        let mut counts = self.model().param_counts();
+        counts.backbone += self.memory_params();
+        counts
     }
 
     fn state(&self) -> BTreeMap<String, Tensor> {
@@ -385,6 +393,7 @@ method_table! {
     mod separate: Separate(NoOptions);
     mod ewc: Ewc(ewc::EwcOptions);
     mod lwf: Lwf(lwf::LwfOptions);
+    mod dgr: Dgr(dgr::DgrOptions);
     mod pnn: Pnn(NoOptions);
     // The toy method of README "How to add a method", built and trained by the tests.
     #[cfg(test)]
