@@ -15,7 +15,9 @@ use common::{assert_same, exclusive, run_to, snapshot};
 use std::collections::BTreeMap;
 use tch::{Device, Tensor};
 
-const BASELINES: [&str; 7] = ["finetune", "joint", "separate", "ewc", "lwf", "pnn", "dgr"];
+const BASELINES: [&str; 8] = [
+    "finetune", "joint", "separate", "ewc", "lwf", "pnn", "dgr", "hnet",
+];
 
 /// Three 5-way synthetic tasks of 32 training images per class, 12 epochs each: every method
 /// learns every task, and a shared trunk moves far enough from task 1 for finetune to forget.
@@ -231,6 +233,15 @@ fn parameter_growth_per_task() {
     assert_eq!(dgr.per_task, vec![(0, head); 3]);
     assert_eq!(counts("dgr, replay: false").backbone, backbone);
 
+    // hnet: the hypernetwork is shared, a task adds its embedding (8); the head is generated.
+    let hnet = counts("hnet");
+    assert_eq!(hnet.per_task, vec![(8, 0); 3]);
+    // Main network: backbone (convs and BN affine) plus one 2-class output layer = 5,944 + 66
+    // weights, in chunks of 4000: 2 chunk embeddings of 8, then 16 -> 100 -> 100 -> 4000.
+    let chunks = 2 * 8;
+    let mlp = linear(16, 100) + linear(100, 100) + linear(100, 4000);
+    assert_eq!(hnet.backbone, chunks + mlp);
+
     // The run's report: growth relative to backbone + all heads.
     let report = param_report_for(&config("separate"), [1, 16, 16], &[2, 2, 2]).unwrap();
     let base = backbone + 3 * head;
@@ -370,6 +381,56 @@ fn dgr_replays_to_forget_less_and_without_replay_is_finetune() {
     }
 }
 
+/// The output regulariser keeps the generated weights of old tasks near their targets and
+/// old tasks near their accuracy; without it (regularizer 0) hnet forgets as finetune does.
+/// The distances are written after every task.
+#[test]
+fn hnet_regulariser_keeps_old_tasks_and_without_it_forgets() {
+    let _rng = exclusive();
+    let run = |method: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run_to(&config(method), dir.path());
+        show(method, &r);
+        (r, dir)
+    };
+    let (finetune, _) = run("finetune");
+    let (hnet, dir) = run("hnet");
+    let (free, free_dir) = run("hnet, regularizer: 0");
+    assert!(
+        hnet.metrics.forgetting < finetune.metrics.forgetting / 2.0,
+        "hnet forgets {}, finetune {}",
+        hnet.metrics.forgetting,
+        finetune.metrics.forgetting
+    );
+    assert!(
+        free.metrics.forgetting > 2.0 * hnet.metrics.forgetting.max(1.0),
+        "without the regulariser hnet forgets only {} (with it {})",
+        free.metrics.forgetting,
+        hnet.metrics.forgetting
+    );
+    let drift = |dir: &std::path::Path, after: usize| -> Vec<f64> {
+        let path = dir.join(format!("hnet_drift_after_task{after}.json"));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v["old_tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["relative"].as_f64().unwrap())
+            .collect()
+    };
+    for after in [2, 3] {
+        let kept = drift(dir.path(), after);
+        let moved = drift(free_dir.path(), after);
+        println!("after task {after}: relative drift {kept:?} (regularised) vs {moved:?} (free)");
+        assert_eq!(kept.len(), after - 1);
+        for (k, m) in kept.iter().zip(&moved) {
+            assert!(k < m, "the regulariser should hold old outputs: {k} vs {m}");
+            assert!(*k < 0.05, "relative drift {k} after task {after}");
+        }
+    }
+}
+
 #[test]
 fn method_options_are_checked() {
     let bad = |method: &str| {
@@ -400,11 +461,19 @@ fn method_options_are_checked() {
     assert!(e.contains("method.targets"), "{e}");
     let e = bad("dgr, z_dim: 0");
     assert!(e.contains("method.z_dim: must be 1..=65536"), "{e}");
+    let e = bad("hnet, regularizer: -1");
+    assert!(
+        e.contains("method.regularizer: must be a number >= 0"),
+        "{e}"
+    );
+    let e = bad("hnet, hidden: [0]");
+    assert!(e.contains("method.hidden"), "{e}");
     let e = bad("pnn, lambda: 1");
     assert!(e.contains("unknown option for method `pnn`"), "{e}");
     for ok in [
         "ewc, lambda: 10, online: true, gamma: 0.9, fisher_samples: 0, fisher_batch: 8",
         "lwf, temperature: 4, weight: 0.5",
+        "hnet, regularizer: 0.05, task_embedding: 16, chunk_embedding: 4, hidden: [50, 50], chunk_size: 500",
         "dgr, replay: true, targets: soft, temperature: 2, z_dim: 32, fc_units: 64, generator_lr: 0.002, generator_epochs: 3",
         "finetune, alpha: 1, beta: 1",
     ] {

@@ -32,6 +32,10 @@ pub struct ConvTrace {
     pub flops: u64,
 }
 
+/// BatchNorm's defaults (tch's and PyTorch's), for the generated weights' functional BN.
+const BN_MOMENTUM: f64 = 0.1;
+const BN_EPS: f64 = 1e-5;
+
 /// The geometry of one conv: channels in and out, square kernel, stride (padding is
 /// `kernel / 2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,11 +96,36 @@ impl ConvBn {
 
     /// conv -> BN (frozen or not, as `fwd` says) -> calibration of this layer, if any.
     pub fn forward(&self, x: &Tensor, fwd: &Fwd) -> Tensor {
-        let mut y = x.apply(&self.conv);
+        let mut y = match fwd.generated {
+            Some(g) => x.conv2d(
+                &g.conv[self.index],
+                None::<Tensor>,
+                [self.stride, self.stride],
+                [self.kernel / 2, self.kernel / 2],
+                [1, 1],
+                1,
+            ),
+            None => x.apply(&self.conv),
+        };
         if self.relayout_output {
             y = to_channels_last(&y);
         }
-        let y = self.bn.forward_t(&y, fwd.base_train);
+        let y = match fwd.generated {
+            Some(g) => {
+                let i = self.index;
+                y.batch_norm(
+                    Some(&g.bn_weight[i]),
+                    Some(&g.bn_bias[i]),
+                    Some(&g.running_mean[i]),
+                    Some(&g.running_var[i]),
+                    fwd.base_train,
+                    BN_MOMENTUM,
+                    BN_EPS,
+                    true,
+                )
+            }
+            None => self.bn.forward_t(&y, fwd.base_train),
+        };
         if let Some(trace) = fwd.trace {
             let (_, _, h, w) = y.size4().unwrap_or_default();
             let macs = self.kernel * self.kernel * self.in_channels * self.out_channels * h * w;

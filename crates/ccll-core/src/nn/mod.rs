@@ -17,7 +17,7 @@ pub use conv_bn::{channels_last_on_cpu, is_channels_last, ConvBn, ConvShape, Con
 pub use task_modules::{count_trainable, is_buffer, TaskModules, CALIBRATION_PREFIX, HEAD_PREFIX};
 
 use std::cell::RefCell;
-use tch::nn;
+use tch::{nn, Tensor};
 
 /// A place where calibration modules go: after the conv + BN named `name`, with `channels`
 /// output channels.
@@ -41,6 +41,19 @@ pub struct Fwd<'a> {
     /// Several tasks' calibrations at once (inference without the task id); replaces
     /// `calibration` when set.
     pub multi: Option<&'a MultiTask<'a>>,
+    /// Weights made by a hypernetwork: they replace every conv's and BN's own (`hnet`).
+    pub generated: Option<&'a Generated>,
+}
+
+/// The base's weights for one task as a hypernetwork made them, by conv index (the order of
+/// [`Backbone::calibration_points`]): each conv's weight, its BN's scale and shift, and the
+/// task's own BN running statistics (updated in place when the BN runs in batch mode).
+pub struct Generated {
+    pub conv: Vec<Tensor>,
+    pub bn_weight: Vec<Tensor>,
+    pub bn_bias: Vec<Tensor>,
+    pub running_mean: Vec<Tensor>,
+    pub running_var: Vec<Tensor>,
 }
 
 impl<'a> Fwd<'a> {
@@ -52,6 +65,7 @@ impl<'a> Fwd<'a> {
             calibration_train: false,
             trace: None,
             multi: None,
+            generated: None,
         }
     }
 }

@@ -398,6 +398,7 @@ impl Model for Calibrated {
             calibration_train: train,
             trace: None,
             multi: None,
+            generated: None,
         };
         m.logits(&self.backbone.features(x, &fwd))
     }

@@ -394,6 +394,7 @@ method_table! {
     mod ewc: Ewc(ewc::EwcOptions);
     mod lwf: Lwf(lwf::LwfOptions);
     mod dgr: Dgr(dgr::DgrOptions);
+    mod hnet: Hnet(hnet::HnetOptions);
     mod pnn: Pnn(NoOptions);
     // The toy method of README "How to add a method", built and trained by the tests.
     #[cfg(test)]
