@@ -7,7 +7,7 @@ use crate::report::{Figure, Target};
 use crate::timing::median;
 use crate::Options;
 use anyhow::Context;
-use ccll_report::{summarize, NewRun, NewSweep, Store, SweepData, TableFormat};
+use ccll_report::{sweep_table, NewRun, NewSweep, Store, TableFormat};
 use ccll_results::{
     Artifact, EpochRecord, Flops, Metrics, ParamReport, RunResult, TaskInfo, TaskMatrix,
 };
@@ -222,8 +222,7 @@ async fn big_store(cache: &Path) -> anyhow::Result<(PathBuf, Option<f64>)> {
 async fn table_time(path: &Path) -> anyhow::Result<(f64, usize)> {
     let store = Store::open_existing(path).await?;
     let t = std::time::Instant::now();
-    let data = SweepData::load(&store, "big").await?;
-    let text = summarize(&data).render(TableFormat::Md);
+    let text = sweep_table(&store, "big").await?.render(TableFormat::Md);
     let secs = t.elapsed().as_secs_f64();
     store.close().await;
     Ok((secs, text.lines().count()))
@@ -289,7 +288,7 @@ pub fn run(opts: &Options, cache: &Path, worker: &WorkerCommand) -> Vec<Figure> 
             median(&times),
         )
         .note(format!(
-            "SweepData::load + summarize + Markdown ({} groups); median of {}; store {}{}",
+            "sweep_table (SQL reads of the table's figures, no result decoded) + Markdown ({} groups); median of {}; store {}{}",
             lines.saturating_sub(2),
             times.len(),
             path.display(),

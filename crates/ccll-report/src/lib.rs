@@ -28,4 +28,4 @@ pub use store::{
     BaseCheckpoint, NewBase, NewRun, NewSweep, RunRow, RunStatus, Store, StoreError, SweepRow,
 };
 pub use sweep::SweepData;
-pub use table::{summarize, SummaryTable, TableFormat};
+pub use table::{summarize, sweep_table, RunFigures, SummaryTable, TableFormat};

@@ -7,10 +7,7 @@ mod text;
 
 use anyhow::Context as _;
 use args::{Cli, Command, ShowFormat};
-use ccll_report::{
-    plot, render_sweep_report, run_query_within, summarize, PlotRequest, QueryLimits, Store,
-    SweepData,
-};
+use ccll_report::{plot, render_sweep_report, run_query_within, PlotRequest, QueryLimits, Store};
 use std::io::Write as _;
 
 /// Failures that are the SQL's fault, reported with SQLite's own words and exit code 2.
@@ -77,7 +74,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Table { sweep, format, out } => {
             let store = Store::open_existing(&db).await?;
-            let text = summarize(&SweepData::load(&store, &sweep).await?).render(format);
+            let text = ccll_report::sweep_table(&store, &sweep)
+                .await?
+                .render(format);
             match out {
                 Some(path) => {
                     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -3,6 +3,7 @@
 
 mod error;
 mod read;
+mod read_figures;
 mod read_result;
 mod types;
 mod write;
