@@ -333,6 +333,7 @@ async fn measure(exe: &Path, quick: bool) -> anyhow::Result<Measured> {
         data_root: None,
         host: "bench".into(),
         retries: 0,
+        max_requeues: 0,
         layout: &layout,
     };
     let started = Instant::now();

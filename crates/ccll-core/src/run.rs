@@ -51,6 +51,42 @@ pub struct BaseManifest {
     pub seconds: f64,
 }
 
+/// What a run leaves after every finished task, so that an interrupted attempt continues
+/// instead of starting over (`progress.json`, written atomically after the task's checkpoints
+/// and evaluation). Between tasks nothing else carries over: every task seeds libtorch's
+/// generator and builds its optimiser and schedule afresh, and the model's state after task t
+/// is what `Strategy::load(dir, t)` restores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunProgress {
+    /// The run's `config.yaml`, as text: a state is only resumed by the same config.
+    pub config: String,
+    /// Tasks trained, checkpointed and evaluated.
+    pub tasks_done: usize,
+    pub curves: Vec<EpochRecord>,
+    pub artifacts: Vec<Artifact>,
+}
+
+impl RunProgress {
+    /// The resumable state in `dir` for `config` (the run's `config.yaml` text), if there is
+    /// one that belongs to it and whose checkpoint files are all there.
+    pub fn read(dir: &Path, config: &str) -> Option<Self> {
+        let text = std::fs::read_to_string(dir.join(PROGRESS_FILE)).ok()?;
+        let p: RunProgress = match serde_json::from_str(&text) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(
+                    "{}: unreadable ({e}); starting over",
+                    dir.join(PROGRESS_FILE).display()
+                );
+                return None;
+            }
+        };
+        let files_there = p.artifacts.iter().all(|a| Path::new(&a.path).is_file());
+        (p.config == config && p.tasks_done > 0 && files_there).then_some(p)
+    }
+}
+
+pub const PROGRESS_FILE: &str = "progress.json";
 pub const BASE_MANIFEST: &str = "base.json";
 pub const RESULT_FILE: &str = "result.json";
 pub const CONFIG_FILE: &str = "config.yaml";
@@ -305,14 +341,28 @@ pub fn run(
     let device = session.device;
     let out = &opts.out_dir;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    std::fs::write(out.join(CONFIG_FILE), serde_yaml::to_string(cfg)?)
+    let config_text = serde_yaml::to_string(cfg)?;
+    let resumed = RunProgress::read(out, &config_text).filter(|p| p.tasks_done < session.tasks());
+    std::fs::write(out.join(CONFIG_FILE), &config_text)
         .with_context(|| format!("writing {}", out.join(CONFIG_FILE).display()))?;
     let n = session.tasks();
     let image_shape = session.bench.image_shape;
     let mut curves = Vec::new();
     let mut artifacts = Vec::new();
     let mut first = 0;
+    let done = resumed.as_ref().map_or(0, |p| p.tasks_done);
+    if let Some(p) = resumed {
+        // The base, and every task up to `done`, come back from this run's own checkpoints.
+        events(WorkerEvent::Resumed {
+            tasks_done: done,
+            tasks: n,
+        });
+        curves = p.curves;
+        artifacts = p.artifacts;
+        first = done;
+    }
     match (&opts.base_dir, &cfg.base.source) {
+        _ if done > 0 => {}
         (Some(base_dir), _) => {
             let manifest = read_base_manifest(base_dir)?;
             anyhow::ensure!(
@@ -352,7 +402,9 @@ pub fn run(
     let mut acc = TaskMatrix::new();
     let mut loss = TaskMatrix::new();
     for t in 0..n {
-        if t >= first {
+        if t < done {
+            session.strategy.load(out, t + 1)?;
+        } else if t >= first {
             events(WorkerEvent::TaskStarted {
                 task: t + 1,
                 tasks: n,
@@ -364,13 +416,23 @@ pub fn run(
         let a: Vec<f64> = evals.iter().map(|e| e.accuracy).collect();
         let l: Vec<f64> = evals.iter().map(|e| e.loss).collect();
         tag.record_row(t, &evals);
-        events(WorkerEvent::Evaluated {
-            after_task: t + 1,
-            accuracy: a.clone(),
-            loss: l.clone(),
-        });
         acc.push_row(&a, n);
         loss.push_row(&l, n);
+        // The state first, then the event: a task reported done is a task a rerun keeps.
+        if t >= done && t + 1 < n {
+            let progress = RunProgress {
+                config: config_text.clone(),
+                tasks_done: t + 1,
+                curves: curves.clone(),
+                artifacts: artifacts.clone(),
+            };
+            write_json_atomic(&out.join(PROGRESS_FILE), &progress)?;
+        }
+        events(WorkerEvent::Evaluated {
+            after_task: t + 1,
+            accuracy: a,
+            loss: l,
+        });
     }
 
     let result = RunResult {
@@ -401,6 +463,8 @@ pub fn run(
     };
     tag.write_predictions(out)?;
     write_json_atomic(&out.join(RESULT_FILE), &result)?;
+    // The result supersedes the resumable state.
+    let _ = std::fs::remove_file(out.join(PROGRESS_FILE));
     Ok(result)
 }
 

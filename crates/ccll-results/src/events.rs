@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 pub enum WorkerEvent {
     /// Training of a task began.
     TaskStarted { task: usize, tasks: usize },
+    /// The run continues from the state an interrupted attempt saved after `tasks_done` of its
+    /// `tasks` tasks (their rows are evaluated again from the checkpoints, not retrained).
+    Resumed { tasks_done: usize, tasks: usize },
     /// A batch finished; sent sparingly (for progress display only).
     Progress {
         task: usize,
@@ -27,6 +30,9 @@ pub enum WorkerEvent {
     },
     /// The run failed with this error.
     Failed { error: String },
+    /// The worker stopped so that the job can be requeued (Slurm's warning signal before a
+    /// time limit or a preemption); what it finished is in its resumable state.
+    Requeue { reason: String },
 }
 
 #[cfg(test)]

@@ -168,6 +168,12 @@ impl SweepProgress {
                 line.batch = Some((*batch, *batches));
                 line.loss = Some(*loss);
             }
+            WorkerEvent::Resumed { tasks_done, tasks } if plain => {
+                eprintln!(
+                    "  {}: resumed after task {tasks_done}/{tasks} from its checkpoints",
+                    line.label
+                );
+            }
             WorkerEvent::Epoch(r) => {
                 line.loss = Some(r.train_loss);
                 if plain {
@@ -221,7 +227,25 @@ impl SweepProgress {
 
     /// A failed attempt that will be retried.
     pub fn retrying(&mut self, job: JobRef, error: &str, attempt: u32, of: u32) {
-        let label = match self.lines.remove(&job) {
+        let label = self.close_line(job);
+        self.println(&format!(
+            "retry {label} (attempt {attempt} of {of} failed: {error})"
+        ));
+        self.refresh_overall();
+    }
+
+    /// A job stopped to be requeued (`reason`); it starts again, continuing its run.
+    pub fn requeued(&mut self, job: JobRef, reason: &str, requeue: u32, of: u32) {
+        let label = self.close_line(job);
+        self.println(&format!(
+            "requeue {label} ({reason}; requeue {requeue} of at most {of}, resuming after its last finished task)"
+        ));
+        self.refresh_overall();
+    }
+
+    /// Removes a job's line (and bar); its label.
+    fn close_line(&mut self, job: JobRef) -> String {
+        match self.lines.remove(&job) {
             Some((line, bar)) => {
                 if let Some(b) = bar {
                     b.finish_and_clear();
@@ -232,11 +256,7 @@ impl SweepProgress {
                 line.label
             }
             None => String::new(),
-        };
-        self.println(&format!(
-            "retry {label} (attempt {attempt} of {of} failed: {error})"
-        ));
-        self.refresh_overall();
+        }
     }
 
     pub fn finish(&self) {

@@ -3,8 +3,9 @@
 //! from its files without running (a `result.json` that matches its config exists but was
 //! never recorded, e.g. the runner was killed between the worker's exit and the record), or
 //! has to run (again). Runs that were `running` when a runner died have no worker any more
-//! (local workers die with the runner; Slurm leftovers are cancelled first), so they simply
-//! run again from a clean directory.
+//! (local workers die with the runner; Slurm leftovers are cancelled first), so they run
+//! again: from their last finished task when their folder holds a `progress.json`, from a
+//! clean folder otherwise (see the scheduler).
 
 use crate::outcome::result_on_disk;
 use crate::plan::Plan;

@@ -17,6 +17,7 @@ use crate::progress::{EventTail, SweepProgress};
 use crate::resume::Resume;
 use ccll_core::run::BASE_MANIFEST;
 use ccll_report::{NewBase, Store};
+use ccll_results::WorkerEvent;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -68,6 +69,8 @@ pub struct Scheduler<'a> {
     pub data_root: Option<PathBuf>,
     pub host: String,
     pub retries: u32,
+    /// Times a job may stop to be requeued (preempted, timed out, node lost) and continue.
+    pub max_requeues: u32,
     pub layout: &'a Layout,
 }
 
@@ -75,6 +78,7 @@ struct State {
     runs: Vec<RunState>,
     bases: Vec<BaseState>,
     attempts: HashMap<JobRef, u32>,
+    requeues: HashMap<JobRef, u32>,
     tails: HashMap<JobRef, EventTail>,
     outcome: SweepOutcome,
 }
@@ -113,6 +117,7 @@ impl Scheduler<'_> {
                 })
                 .collect(),
             attempts: HashMap::new(),
+            requeues: HashMap::new(),
             tails: HashMap::new(),
             outcome: SweepOutcome::default(),
         };
@@ -163,12 +168,12 @@ impl Scheduler<'_> {
                 return Ok(st.outcome);
             }
             for exit in executor.poll().await {
-                self.follow(&mut st, exit.job, progress);
+                self.follow(&mut st, exit.job, progress).await?;
                 self.handle_exit(&mut st, exit, progress).await?;
             }
             let running: Vec<JobRef> = st.tails.keys().copied().collect();
             for job in running {
-                self.follow(&mut st, job, progress);
+                self.follow(&mut st, job, progress).await?;
             }
         }
         Ok(st.outcome)
@@ -188,14 +193,30 @@ impl Scheduler<'_> {
         }
     }
 
-    /// Passes a running job's new events to the display.
-    fn follow(&self, st: &mut State, job: JobRef, progress: &mut SweepProgress) {
+    /// Passes a running job's new events to the display, and a run's evaluated tasks to the
+    /// store (`finished_tasks` of a running run: its progress).
+    async fn follow(
+        &self,
+        st: &mut State,
+        job: JobRef,
+        progress: &mut SweepProgress,
+    ) -> anyhow::Result<()> {
         let path = self.job_dir(job).join(crate::job::EVENTS_FILE);
+        let mut tasks_done = None;
         if let Some(tail) = st.tails.get_mut(&job) {
             for e in tail.read_new(&path) {
                 progress.job_event(job, &e);
+                match e {
+                    WorkerEvent::Evaluated { after_task, .. } => tasks_done = Some(after_task),
+                    WorkerEvent::Resumed { tasks_done: n, .. } => tasks_done = Some(n),
+                    _ => {}
+                }
             }
         }
+        if let (JobRef::Run(r), Some(n)) = (job, tasks_done) {
+            self.store.mark_progress(self.run_ids[r], n).await?;
+        }
+        Ok(())
     }
 
     /// Runs whose base failed fail too, with the base's error and log.
@@ -332,7 +353,11 @@ impl Scheduler<'_> {
             if !matches!(st.runs[i], RunState::Waiting) || !base_ready {
                 continue;
             }
-            fresh_dir(&run.dir)?;
+            // A folder with a resumable state (an interrupted attempt's `progress.json`) is kept:
+            // the worker continues after its last finished task.
+            if !run.dir.join(ccll_core::run::PROGRESS_FILE).is_file() {
+                fresh_dir(&run.dir)?;
+            }
             let job = Job {
                 kind: JobKind::Run,
                 name: run.spec.label.clone(),
@@ -361,6 +386,25 @@ impl Scheduler<'_> {
         progress: &mut SweepProgress,
     ) -> anyhow::Result<()> {
         st.tails.remove(&exit.job);
+        if let Some(reason) = requeue_reason(&self.job_dir(exit.job), &exit.how) {
+            let n = st.requeues.entry(exit.job).or_insert(0);
+            if *n < self.max_requeues {
+                // A requeue is not a failed attempt: it does not use up a retry.
+                *n += 1;
+                if let Some(a) = st.attempts.get_mut(&exit.job) {
+                    *a = a.saturating_sub(1);
+                }
+                match exit.job {
+                    JobRef::Run(i) => {
+                        self.store.mark_requeued(self.run_ids[i], &reason).await?;
+                        st.runs[i] = RunState::Waiting;
+                    }
+                    JobRef::Base(b) => st.bases[b] = BaseState::Pending,
+                }
+                progress.requeued(exit.job, &reason, *n, self.max_requeues);
+                return Ok(());
+            }
+        }
         let attempts = st.attempts.get(&exit.job).copied().unwrap_or(1);
         let may_retry = attempts <= self.retries;
         let extra = exit.extra_log.as_deref();
@@ -443,5 +487,24 @@ impl Scheduler<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Why a job that ended should be requeued and continue, if it should: Slurm preempted it,
+/// it ran into its time limit or lost its node, or its worker stopped on SIGUSR2 (Slurm's
+/// warning signal) and said so in its events.
+fn requeue_reason(dir: &std::path::Path, how: &str) -> Option<String> {
+    const STATES: [&str; 4] = ["PREEMPTED", "TIMEOUT", "NODE_FAIL", "BOOT_FAIL"];
+    if let Some(state) = STATES.iter().find(|s| how == format!("Slurm state {s}")) {
+        return Some(format!("Slurm state {state}"));
+    }
+    let text = std::fs::read_to_string(dir.join(crate::job::EVENTS_FILE)).ok()?;
+    match text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<WorkerEvent>(l).ok())?
+    {
+        WorkerEvent::Requeue { reason } => Some(reason),
+        _ => None,
     }
 }

@@ -48,6 +48,7 @@ pub async fn status_text(store: &Store, sweep: Option<&str>) -> anyhow::Result<S
                 "run".into(),
                 "state".into(),
                 "tries".into(),
+                "requeued".into(),
                 "ACC".into(),
                 "device".into(),
                 "time".into(),
@@ -59,6 +60,10 @@ pub async fn status_text(store: &Store, sweep: Option<&str>) -> anyhow::Result<S
                     r.name.clone(),
                     r.status.to_string(),
                     r.attempts.to_string(),
+                    match &r.requeue_reason {
+                        Some(why) if r.requeues > 0 => format!("{} ({why})", r.requeues),
+                        _ => r.requeues.to_string(),
+                    },
                     r.acc.map_or("-".into(), |a| format!("{a:.2}")),
                     r.device.clone().unwrap_or_else(|| "-".into()),
                     r.wall_seconds.map_or("-".into(), |w| format!("{w:.0}s")),

@@ -48,6 +48,8 @@ pub struct SweepOptions {
     pub dry_run: bool,
     pub executor: ExecutorChoice,
     pub retries: u32,
+    /// Times a job may be requeued (preempted, timed out, node lost) and continue.
+    pub max_requeues: u32,
     pub force: bool,
     pub db: PathBuf,
     pub layout: Layout,
@@ -171,6 +173,7 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
         data_root: opts.data_root.clone(),
         host: crate::git::hostname(),
         retries: opts.retries,
+        max_requeues: opts.max_requeues,
         layout: &opts.layout,
     };
     let outcome = scheduler

@@ -6,7 +6,7 @@
 //!   worker itself does for Slurm jobs);
 //! - `result.json` (run) or `base.json` (base), written atomically by `ccll_core::run`.
 //!
-//! Exit status: 0 done, 1 failed, 101 panicked.
+//! Exit status: 0 done, 1 failed, 75 stopped for requeue (SIGUSR2), 101 panicked.
 
 use crate::job::{Job, JobKind};
 use ccll_core::run::{run, train_base, RunOptions};
@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 pub const EXIT_FAILED: i32 = 1;
 /// Exit status of a job that panicked.
 pub const EXIT_PANICKED: i32 = 101;
+/// Exit status of a job that stopped on SIGUSR2 to be requeued (EX_TEMPFAIL).
+pub const EXIT_REQUEUE: i32 = 75;
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
@@ -42,6 +44,7 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
         Ok(w) => w,
         Err(code) => return code,
     };
+    stop_on_usr2(job.events_path());
     let cfg = &job.config;
     let placement = Placement {
         device: job.placement.device.clone(),
@@ -88,6 +91,42 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
             EXIT_PANICKED
         }
     }
+}
+
+/// On SIGUSR2 (Slurm's `--signal=B:USR2@N` before a time limit or a preemption, or
+/// `scancel --signal=USR2 --batch`), appends a `requeue` event and ends the process at once
+/// with [`EXIT_REQUEUE`]. What the job finished is on disk already (a run's `progress.json`
+/// after its last task; checkpoints are written to temporary names and renamed), and a task
+/// half done cannot be kept, so there is nothing to save first. The handler is installed
+/// before training starts; a signal before that ends the process as SIGUSR2 does by default.
+fn stop_on_usr2(events: std::path::PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    else {
+        return;
+    };
+    let Ok(mut usr2) = rt.block_on(async { signal(SignalKind::user_defined2()) }) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        rt.block_on(usr2.recv());
+        let e = WorkerEvent::Requeue {
+            reason: "SIGUSR2: a time limit or a preemption is near".into(),
+        };
+        if let (Ok(mut f), Ok(line)) = (
+            OpenOptions::new().append(true).open(&events),
+            serde_json::to_string(&e),
+        ) {
+            let _ = writeln!(f, "{line}");
+            let _ = f.sync_all();
+        }
+        eprintln!("ccll worker: SIGUSR2: stopping so that the job is requeued");
+        // SAFETY: _exit ends the process without running exit handlers or destructors that
+        // the training thread may be using at this moment.
+        unsafe { libc::_exit(EXIT_REQUEUE) };
+    });
 }
 
 /// The job's directory, its log (when the worker redirects its own output) and its event
@@ -300,6 +339,10 @@ fn redirect_output(path: &Path) -> std::io::Result<()> {
 fn log_event(e: &WorkerEvent) {
     match e {
         WorkerEvent::TaskStarted { task, tasks } => eprintln!("task {task}/{tasks}: training"),
+        WorkerEvent::Resumed { tasks_done, tasks } => eprintln!(
+            "resuming after task {tasks_done}/{tasks}: tasks 1-{tasks_done} come from this run's \
+             checkpoints (evaluated again, not retrained)"
+        ),
         WorkerEvent::Epoch(r) => eprintln!(
             "task {} epoch {}: loss {:.4}, train acc {:.2}%, lr {}, {:.1} s",
             r.task, r.epoch, r.train_loss, r.train_acc, r.lr, r.seconds

@@ -175,3 +175,106 @@ async fn sqlx_check(s: &ccll_report::Store) -> String {
         Err(e) => format!("{e}"),
     }
 }
+
+/// The runner killed inside a run (the store shows 2 or more of its 6 tasks done): the rerun
+/// keeps the run folder, continues after the last finished task (the worker's events say it
+/// resumed; only the remaining tasks start) and records the uninterrupted run's matrices.
+#[test]
+fn a_run_killed_between_tasks_continues_after_its_last_finished_task() {
+    let study = test_study("long_run");
+    let args = ["--no-report"];
+    let whole = Sandbox::new();
+    assert!(run(&mut whole.sweep(&study, &args)).status.success());
+    let expected = whole.rows("long_run")[0].id;
+
+    let sb = Sandbox::new();
+    let mut child = sb
+        .sweep(&study, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let done_at_kill = loop {
+        assert!(Instant::now() < deadline, "the run never got past task 2");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the sweep ended before it could be killed: {status}");
+        }
+        let rows = if sb.db().exists() {
+            std::panic::catch_unwind(|| sb.rows("long_run")).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if let Some(r) = rows.first() {
+            let done = common::block_on(async {
+                let s = ccll_report::Store::open_read_only(&sb.db()).await.unwrap();
+                let out = ccll_report::run_query(
+                    &s,
+                    &format!(
+                        "SELECT finished_tasks FROM runs WHERE id = {} AND status = 'running'",
+                        r.id
+                    ),
+                )
+                .await
+                .unwrap();
+                out.rows.first().and_then(|row| match row[0] {
+                    ccll_report::query::Value::Integer(n) => Some(n),
+                    _ => None,
+                })
+            });
+            if let Some(n) = done.filter(|&n| (2..6).contains(&n)) {
+                break n;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let needle = sb.runs().display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !workers_mentioning(&needle).is_empty() {
+        assert!(Instant::now() < deadline, "orphan workers");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    assert!(run(&mut sb.sweep(&study, &args)).status.success());
+    let row = &sb.rows("long_run")[0];
+    assert_eq!(row.status, RunStatus::Finished, "{:?}", row.error);
+    let dir = run_dir_of(&sb, "long_run");
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let resumed: Vec<&str> = events
+        .lines()
+        .filter(|l| l.contains("\"resumed\""))
+        .collect();
+    assert_eq!(resumed.len(), 1, "{events}");
+    let started = events
+        .lines()
+        .filter(|l| l.contains("\"task_started\""))
+        .count() as i64;
+    assert!(
+        started <= 6 - done_at_kill,
+        "{started} tasks trained again after {done_at_kill} were done"
+    );
+    let (a, b) = common::block_on(async {
+        let x = ccll_report::Store::open_read_only(&whole.db())
+            .await
+            .unwrap();
+        let y = ccll_report::Store::open_read_only(&sb.db()).await.unwrap();
+        (
+            x.run_result(expected).await.unwrap(),
+            y.run_result(row.id).await.unwrap(),
+        )
+    });
+    assert_eq!(a.acc_matrix, b.acc_matrix);
+    assert_eq!(a.loss_matrix, b.loss_matrix);
+    assert_eq!(a.metrics, b.metrics);
+}
+
+/// The folder of the only run of `sweep`.
+fn run_dir_of(sb: &Sandbox, sweep: &str) -> std::path::PathBuf {
+    std::fs::read_dir(sb.runs().join(sweep))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("result.json").is_file())
+        .expect("a run folder with its result")
+}

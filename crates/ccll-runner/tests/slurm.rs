@@ -117,3 +117,148 @@ fn run_log(sb: &Sandbox, hash: &str) -> String {
         .unwrap();
     std::fs::read_to_string(dir.join("worker.log")).unwrap_or_default()
 }
+
+/// Waits until the store shows the only run of `sweep` running with at least 2 tasks done;
+/// returns its Slurm job id (`ARRAY_INDEX`) from squeue.
+fn running_with_two_tasks(sb: &Sandbox, sweep: &str, conf: &std::path::Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never got past task 2"
+        );
+        let done = if sb.db().exists() {
+            common::block_on(async {
+                let s = ccll_report::Store::open_read_only(&sb.db()).await.ok()?;
+                let out = ccll_report::run_query(
+                    &s,
+                    "SELECT finished_tasks FROM runs WHERE status = 'running'",
+                )
+                .await
+                .ok()?;
+                out.rows.first().and_then(|row| match row[0] {
+                    ccll_report::query::Value::Integer(n) => Some(n),
+                    _ => None,
+                })
+            })
+        } else {
+            None
+        };
+        if done.is_some_and(|n| (2..6).contains(&n)) {
+            let q = Command::new("squeue")
+                .args([
+                    "-h",
+                    "-n",
+                    &format!("ccll-{sweep}"),
+                    "-t",
+                    "RUNNING",
+                    "-o",
+                    "%i",
+                ])
+                .env("SLURM_CONF", conf)
+                .output()
+                .unwrap();
+            let id = String::from_utf8_lossy(&q.stdout).trim().to_string();
+            if !id.is_empty() {
+                return id;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A worker told by Slurm that its time is up (`scancel --signal=USR2 --batch`, what
+/// `--signal=B:USR2@90` sends before a time limit or a preemption) stops, the runner requeues
+/// the job (counted in the store, shown by `ccll status`), and the run continues after its
+/// last finished task; a job Slurm itself requeues (`scontrol requeue`) continues the same
+/// way. Both end with the matrix of an uninterrupted run.
+#[test]
+fn a_signalled_or_requeued_slurm_job_continues_its_run() {
+    let conf = match cluster() {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("SKIPPED: no local Slurm cluster: {why}");
+            return;
+        }
+    };
+    let study = test_study("long_run");
+    let local = Sandbox::new();
+    // One thread, as a Slurm job with one CPU has: float sums depend on the thread count.
+    assert!(
+        run(&mut local.sweep(&study, &["--no-report", "--threads", "1"]))
+            .status
+            .success()
+    );
+    let local_id = local.rows("long_run")[0].id;
+    let expected = common::block_on(async {
+        let s = ccll_report::Store::open_read_only(&local.db())
+            .await
+            .unwrap();
+        s.run_result(local_id).await.unwrap()
+    });
+    let slurm_args = [
+        "--executor",
+        "slurm",
+        "--poll-interval",
+        "0.5",
+        "--time",
+        "00:10:00",
+        "--no-report",
+    ];
+    for how in ["usr2", "scontrol"] {
+        let sb = Sandbox::new();
+        let child = sb
+            .sweep(&study, &slurm_args)
+            .env("SLURM_CONF", &conf)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let job = running_with_two_tasks(&sb, "long_run", &conf);
+        let args: Vec<&str> = match how {
+            "usr2" => vec!["scancel", "--signal=USR2", "--batch", &job],
+            _ => vec!["scontrol", "requeue", &job],
+        };
+        let o = Command::new(args[0])
+            .args(&args[1..])
+            .env("SLURM_CONF", &conf)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{how}: the sweep failed");
+        let row = &sb.rows("long_run")[0];
+        assert_eq!(row.status, RunStatus::Finished, "{how}: {:?}", row.error);
+        if how == "usr2" {
+            assert_eq!(row.requeues, 1, "{how}");
+            assert!(row
+                .requeue_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("SIGUSR2")));
+            let status = run(common::ccll()
+                .args(["status", "long_run", "--db"])
+                .arg(sb.db()));
+            assert!(String::from_utf8_lossy(&status.stdout).contains("1 (SIGUSR2"));
+        }
+        let dir = std::fs::read_dir(sb.runs().join("long_run"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.join("result.json").is_file())
+            .unwrap();
+        let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+        assert!(
+            events.contains("\"resumed\""),
+            "{how}: the last attempt did not resume"
+        );
+        let got = common::block_on(async {
+            let s = ccll_report::Store::open_read_only(&sb.db()).await.unwrap();
+            s.run_result(row.id).await.unwrap()
+        });
+        assert_eq!(got.acc_matrix, expected.acc_matrix, "{how}");
+        assert_eq!(got.loss_matrix, expected.loss_matrix, "{how}");
+    }
+}

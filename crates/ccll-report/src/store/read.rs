@@ -7,7 +7,7 @@ const RUN_COLUMNS: &str = "r.id, s.name AS sweep, r.name, r.config_hash, r.group
     r.method, r.benchmark, r.arch, r.alpha, r.beta, r.seed, r.base_source, r.config, r.swept,
     r.acc, r.bwt, r.forgetting, r.error, r.log_tail, r.attempts, r.queued_at, r.started_at,
     r.finished_at, r.device, r.host, r.git_commit, r.git_dirty, r.wall_seconds, r.run_dir,
-    r.base_hash
+    r.base_hash, r.requeues, r.requeue_reason
     FROM runs r LEFT JOIN sweeps s ON s.id = r.sweep_id";
 
 #[derive(FromRow)]
@@ -43,6 +43,8 @@ struct RunRecord {
     wall_seconds: Option<f64>,
     run_dir: Option<String>,
     base_hash: Option<String>,
+    requeues: i64,
+    requeue_reason: Option<String>,
 }
 
 impl RunRecord {
@@ -87,6 +89,8 @@ impl RunRecord {
             wall_seconds: self.wall_seconds,
             run_dir: self.run_dir,
             base_hash: self.base_hash,
+            requeues: self.requeues,
+            requeue_reason: self.requeue_reason,
         })
     }
 }

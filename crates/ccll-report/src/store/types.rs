@@ -127,6 +127,9 @@ pub struct RunRow {
     pub run_dir: Option<String>,
     /// The shared base it started from (`base_checkpoints.hash`), if any.
     pub base_hash: Option<String>,
+    /// Times it stopped to be requeued (preemption, time limit) and continued.
+    pub requeues: i64,
+    pub requeue_reason: Option<String>,
 }
 
 /// A sweep as stored, with counts of its runs by status.

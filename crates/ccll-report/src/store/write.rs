@@ -120,6 +120,34 @@ impl Store {
         Ok(())
     }
 
+    /// Records how many tasks a running run has trained and evaluated so far (its
+    /// `finished_tasks`, until the run's result replaces it).
+    pub async fn mark_progress(&self, run_id: i64, tasks_done: usize) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET finished_tasks = ? WHERE id = ? AND status = 'running'")
+            .bind(int(run_id, "finished_tasks", tasks_done)?)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A running run stopped to be requeued (`reason`): back to `queued`, one more requeue
+    /// counted; its results so far stay on disk for the next attempt.
+    pub async fn mark_requeued(&self, run_id: i64, reason: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'queued', requeues = requeues + 1, requeue_reason = ?
+             WHERE id = ?",
+        )
+        .bind(reason)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownRun(run_id));
+        }
+        Ok(())
+    }
+
     /// Records a finished run in one transaction: drops any earlier result rows of the run,
     /// inserts its tasks, accuracy matrix (accuracy and loss per cell), parameters, curves
     /// and artifacts, fills the metric columns and sets the status to `finished`.

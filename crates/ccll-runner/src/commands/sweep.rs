@@ -65,12 +65,21 @@ pub struct SweepArgs {
     /// Slurm: memory per job, e.g. 16G (sbatch --mem).
     #[arg(long, help_heading = "Slurm")]
     pub mem: Option<String>,
+    /// Slurm: ask for SIGUSR2 this many seconds before the time limit or a preemption
+    /// (sbatch --signal=B:USR2@N); the worker then stops and the job is requeued. 0: none.
+    #[arg(long, default_value_t = 90, help_heading = "Slurm")]
+    pub signal_before: u32,
     /// Slurm: seconds between two squeue polls.
     #[arg(long, default_value_t = 2.0, help_heading = "Slurm")]
     pub poll_interval: f64,
     /// Retry a failed job this many times.
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
+    /// Requeue a job that was preempted, timed out or lost its node (or stopped on SIGUSR2)
+    /// at most this many times; it continues after its last finished task. Requeues do not
+    /// count as retries.
+    #[arg(long, default_value_t = 3)]
+    pub max_requeues: u32,
     /// Run finished runs again.
     #[arg(long)]
     pub force: bool,
@@ -115,6 +124,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<u8> {
             gres: a.gres,
             cpus_per_task: a.cpus_per_task,
             mem: a.mem,
+            signal_before: a.signal_before,
             poll: Duration::from_secs_f64(a.poll_interval),
         }),
     };
@@ -126,6 +136,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<u8> {
         dry_run: a.dry_run,
         executor,
         retries: a.retries,
+        max_requeues: a.max_requeues,
         force: a.force,
         db: Store::resolve_path(a.db.as_deref()),
         layout: Layout::resolve(a.runs_dir.as_deref()),

@@ -38,6 +38,10 @@ pub struct SlurmOptions {
     pub gres: Option<String>,
     pub cpus_per_task: Option<u32>,
     pub mem: Option<String>,
+    /// Seconds before the time limit (or a preemption) at which Slurm sends the worker SIGUSR2
+    /// (`--signal=B:USR2@N`: to the batch shell, which is the worker, as the script `exec`s
+    /// it); 0: no signal.
+    pub signal_before: u32,
     /// How often squeue is asked.
     pub poll: Duration,
 }
@@ -90,6 +94,10 @@ impl SlurmOptions {
             ("gres", self.gres.clone()),
             ("mem", self.mem.clone()),
             ("cpus-per-task", self.cpus_per_task.map(|c| c.to_string())),
+            (
+                "signal",
+                (self.signal_before > 0).then(|| format!("B:USR2@{}", self.signal_before)),
+            ),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -287,6 +295,8 @@ impl SlurmExecutor {
             format!("--job-name=ccll-{}", self.sweep),
             format!("--output={dir_s}/slurm-%A_%a.out"),
             format!("--chdir={cwd}"),
+            // A preempted or failed node's job goes back to the queue; its worker resumes.
+            "--requeue".to_string(),
         ];
         args.extend(
             self.opts

@@ -1,0 +1,161 @@
+//! A run interrupted between tasks continues from its `progress.json`: the tasks it finished
+//! are restored from its checkpoints (evaluated again, not retrained) and the final result is
+//! the uninterrupted run's, bit for bit on CPU, for every method; a state left by another
+//! config is not used.
+
+mod common;
+
+use ccll_core::run::{run, train_base, RunOptions, PROGRESS_FILE};
+use ccll_core::{Placement, RunConfig};
+use ccll_results::{RunResult, WorkerEvent};
+use common::exclusive;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+fn config(method: &str, epochs: usize) -> RunConfig {
+    let yaml = format!(
+        "benchmark: {{name: synthetic, tasks: 4, classes_per_task: 2, image_size: 16, channels: 1,
+            train_per_class: 32, test_per_class: 16}}
+model: {{arch: convnet, width: 8}}
+method: {{name: {method}, alpha: 1, beta: 1}}
+train: {{epochs: {epochs}, batch_size: 16, lr: 0.05, seed: 3}}
+"
+    );
+    RunConfig::from_yaml(&yaml, "test.yaml").unwrap()
+}
+
+fn options(out: &Path, base: Option<&Path>) -> RunOptions {
+    RunOptions {
+        placement: Placement::cpu(1),
+        data_root: None,
+        out_dir: out.to_path_buf(),
+        base_dir: base.map(Path::to_path_buf),
+    }
+}
+
+/// Runs `cfg` into `opts.out_dir` and returns the result with the tasks it trained.
+fn run_counting(cfg: &RunConfig, opts: &RunOptions) -> (RunResult, Vec<usize>) {
+    let mut trained = Vec::new();
+    let r = run(cfg, opts, &mut |e| {
+        if let WorkerEvent::TaskStarted { task, .. } = e {
+            trained.push(task);
+        }
+    })
+    .unwrap();
+    (r, trained)
+}
+
+/// Starts `cfg` and dies (a panic, as a kill would) when task `die_at` (1-based) starts.
+fn run_until_killed(cfg: &RunConfig, opts: &RunOptions, die_at: usize) {
+    let killed = catch_unwind(AssertUnwindSafe(|| {
+        run(cfg, opts, &mut |e| {
+            if matches!(e, WorkerEvent::TaskStarted { task, .. } if task == die_at) {
+                panic!("killed at the start of task {die_at}");
+            }
+        })
+    }));
+    assert!(killed.is_err(), "the run should have been killed");
+}
+
+/// Everything deterministic of a result (times excluded).
+fn same(a: &RunResult, b: &RunResult, what: &str) {
+    assert_eq!(a.acc_matrix, b.acc_matrix, "{what}: accuracy");
+    assert_eq!(a.loss_matrix, b.loss_matrix, "{what}: loss");
+    assert_eq!(a.metrics, b.metrics, "{what}: metrics");
+    assert_eq!(a.params, b.params, "{what}: params");
+    let curve = |r: &RunResult| {
+        r.curves
+            .iter()
+            .map(|c| (c.task, c.epoch, c.train_loss, c.train_acc, c.lr))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(curve(a), curve(b), "{what}: curves");
+    let tag = |r: &RunResult| {
+        r.task_agnostic
+            .as_ref()
+            .map(|t| {
+                t.rules
+                    .iter()
+                    .map(|x| {
+                        (
+                            x.rule.clone(),
+                            x.acc_matrix.clone(),
+                            x.task_id_matrix.clone(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(tag(a), tag(b), "{what}: task-agnostic matrices");
+    let kinds = |r: &RunResult| {
+        r.artifacts
+            .iter()
+            .map(|x| x.kind.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(a), kinds(b), "{what}: artifacts");
+}
+
+#[test]
+fn every_method_resumes_after_its_last_finished_task_bit_for_bit() {
+    let _rng = exclusive();
+    for method in [
+        "ccll",
+        "ccll_sc",
+        "ccll_sf_sc",
+        "head_only",
+        "finetune",
+        "joint",
+        "separate",
+        "ewc",
+        "lwf",
+        "pnn",
+        "dgr",
+        "hnet",
+    ] {
+        let cfg = config(method, 2);
+        let whole = tempfile::tempdir().unwrap();
+        let (uninterrupted, trained) = run_counting(&cfg, &options(whole.path(), None));
+        assert_eq!(trained, [1, 2, 3, 4], "{method}");
+        assert!(
+            !whole.path().join(PROGRESS_FILE).exists(),
+            "{method}: progress left"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path(), None);
+        run_until_killed(&cfg, &opts, 3);
+        assert!(
+            dir.path().join(PROGRESS_FILE).is_file(),
+            "{method}: no progress.json"
+        );
+        let (resumed, trained) = run_counting(&cfg, &opts);
+        assert_eq!(trained, [3, 4], "{method}: tasks 1-2 were finished");
+        same(&uninterrupted, &resumed, method);
+    }
+}
+
+#[test]
+fn a_run_from_a_shared_base_resumes_and_another_config_starts_over() {
+    let _rng = exclusive();
+    let cfg = config("ccll", 2);
+    let base = tempfile::tempdir().unwrap();
+    train_base(&cfg, None, base.path(), &Placement::cpu(1), &mut |_| {}).unwrap();
+    let whole = tempfile::tempdir().unwrap();
+    let (uninterrupted, _) = run_counting(&cfg, &options(whole.path(), Some(base.path())));
+
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), Some(base.path()));
+    run_until_killed(&cfg, &opts, 4);
+    let (resumed, trained) = run_counting(&cfg, &opts);
+    assert_eq!(trained, [4]);
+    same(&uninterrupted, &resumed, "shared base");
+
+    // A state of another config (3 epochs) is not resumed: every task trains again.
+    let other = config("ccll", 3);
+    let dir = tempfile::tempdir().unwrap();
+    run_until_killed(&cfg, &options(dir.path(), None), 3);
+    let (_, trained) = run_counting(&other, &options(dir.path(), None));
+    assert_eq!(trained, [1, 2, 3, 4]);
+}
