@@ -4,7 +4,9 @@
 //!
 //! The solver is `finetune`'s model (one trunk, a head per task). While task t >= 2 is trained,
 //! every batch of new data is paired with a batch of the same size drawn from the generator as
-//! it was after task t-1; the solver as it was after task t-1 labels each replayed image for
+//! it was after task t-1, and both go through the trunk in one batch-mode pass (the mixed
+//! mini-batch of the references; `replay_batch: separate` sends the replayed images through BN
+//! in inference mode instead); the solver as it was after task t-1 labels each replayed image for
 //! every old task j < t with its head j, and the current heads j are trained on those labels:
 //!
 //! `loss = (1/t) CE(head_t(x), y) + (1 - 1/t) mean_{j<t} L(head_j(x_r), prev_head_j(x_r))`
@@ -64,6 +66,16 @@ pub enum Targets {
     Soft,
 }
 
+/// How replayed images go through the trunk's batch norm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplayBatch {
+    /// New and replayed images in one batch-mode forward pass.
+    Joint,
+    /// Replayed images in a pass of their own with BN in inference mode.
+    Separate,
+}
+
 /// Options of `dgr` as written; the accessors give the defaults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +84,8 @@ pub struct DgrOptions {
     pub replay: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<Targets>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_batch: Option<ReplayBatch>,
     /// Temperature of `targets: soft`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
@@ -93,6 +107,9 @@ pub struct DgrOptions {
 impl DgrOptions {
     pub fn replay(&self) -> bool {
         self.replay.unwrap_or(true)
+    }
+    pub fn replay_batch(&self) -> ReplayBatch {
+        self.replay_batch.unwrap_or(ReplayBatch::Joint)
     }
     pub fn targets(&self) -> Targets {
         self.targets.unwrap_or(Targets::Hard)
@@ -326,24 +343,27 @@ impl Dgr {
         Ok(())
     }
 
-    /// `mean_{j < task} L(head_j, previous head_j)` on a replayed batch of `n` images.
-    fn replay_loss(&self, n: i64, task: usize) -> Option<Tensor> {
+    /// Replayed images for `task`'s step: `n` samples of the previous generator, if there
+    /// are old tasks to replay.
+    fn replayed(&self, n: i64, task: usize) -> Option<Tensor> {
+        let prev = self.previous.as_ref()?;
+        (task.min(prev.heads.len()) > 0).then(|| tch::no_grad(|| prev.generator.sample(n)))
+    }
+
+    /// `mean_{j < task} L(head_j, previous head_j)` on replayed images `x` whose features
+    /// under the current trunk are `feats`.
+    fn replay_loss(&self, x: &Tensor, feats: &Tensor, task: usize) -> Option<Tensor> {
         let prev = self.previous.as_ref()?;
         let old = task.min(prev.heads.len());
         if old == 0 {
             return None;
         }
-        let x = tch::no_grad(|| prev.generator.sample(n));
-        // BN in inference mode on replayed images: their statistics are not the tasks' (a
-        // generator's samples are blurred), and would otherwise enter the running statistics
-        // every task is tested with.
-        let feats = self.trunk.features(&x, false);
-        let prev_feats = tch::no_grad(|| prev.net.features(&x, false));
+        let prev_feats = tch::no_grad(|| prev.net.features(x, false));
         let t = self.opts.temperature();
         let mut sum: Option<Tensor> = None;
         for j in 0..old {
             let target = tch::no_grad(|| prev.heads[j].logits(&prev_feats));
-            let student = self.trunk.heads[j].logits(&feats);
+            let student = self.trunk.heads[j].logits(feats);
             let l = match self.opts.targets() {
                 Targets::Hard => student.cross_entropy_for_logits(&target.argmax(-1, false)),
                 Targets::Soft => {
@@ -381,12 +401,31 @@ impl Method for Dgr {
 
     /// The new task's cross-entropy, weighted 1/t against the replayed tasks' loss.
     fn training_step(&mut self, x: &Tensor, labels: &Tensor, task: usize) -> StepOutput {
-        let logits = self.trunk.logits(x, task, true);
+        let n = x.size()[0];
+        let Some(replayed) = self.replayed(n, task) else {
+            let logits = self.trunk.logits(x, task, true);
+            let loss = logits.cross_entropy_for_logits(labels);
+            return StepOutput { loss, logits };
+        };
+        let (new_feats, replay_feats) = match self.opts.replay_batch() {
+            // One batch-mode pass over both: the trunk is trained, and its BN statistics
+            // kept, on the mixture it is meant to handle.
+            ReplayBatch::Joint => {
+                let feats = self.trunk.features(&Tensor::cat(&[x, &replayed], 0), true);
+                (feats.narrow(0, 0, n), feats.narrow(0, n, n))
+            }
+            // New images in batch mode; replayed ones through BN in inference mode.
+            ReplayBatch::Separate => (
+                self.trunk.features(x, true),
+                self.trunk.features(&replayed, false),
+            ),
+        };
+        let logits = self.trunk.heads[task].logits(&new_feats);
         let ce = logits.cross_entropy_for_logits(labels);
-        let loss = match self.replay_loss(x.size()[0], task) {
-            Some(replayed) => {
+        let loss = match self.replay_loss(&replayed, &replay_feats, task) {
+            Some(r) => {
                 let new_weight = 1.0 / (task + 1) as f64;
-                ce * new_weight + replayed * (1.0 - new_weight)
+                ce * new_weight + r * (1.0 - new_weight)
             }
             None => ce,
         };
