@@ -95,6 +95,14 @@ impl Figure {
         }
     }
 
+    /// A target on the measured value itself rather than on a ratio (e.g. a table built in
+    /// at most 1 s).
+    pub fn target_on_value(mut self, target: Target) -> Self {
+        self.met = target.met(self.ours);
+        self.target = target;
+        self
+    }
+
     pub fn note(mut self, note: impl Into<String>) -> Self {
         let note = note.into();
         if !note.is_empty() {

@@ -287,6 +287,7 @@ pub fn run(opts: &Options, cache: &Path, worker: &WorkerCommand) -> Vec<Figure> 
             "s",
             median(&times),
         )
+        .target_on_value(Target::AtMost(1.0))
         .note(format!(
             "sweep_table (SQL reads of the table's figures, no result decoded) + Markdown ({} groups); median of {}; store {}{}",
             lines.saturating_sub(2),

@@ -172,6 +172,16 @@ async fn a_database_from_a_newer_build_is_refused_clearly() {
         "{err}"
     );
     assert!(err.to_string().contains("newer ccll-report"), "{err}");
+    // The reading commands (open_existing) refuse it too, rather than read it unchecked.
+    let err = Store::open_existing(&path).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::NewerSchema { version: 9999, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -121,6 +121,14 @@ impl Scheduler<'_> {
             tails: HashMap::new(),
             outcome: SweepOutcome::default(),
         };
+        // A base finished by an earlier runner that died before recording it (`base.json`
+        // written, no store row) is recorded now, so the store lists every base in use.
+        for (b, base) in plan.bases.iter().enumerate() {
+            if base.dir.join(BASE_MANIFEST).is_file() && self.store.base(&base.key).await?.is_none()
+            {
+                self.record_base(b).await?;
+            }
+        }
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         // A worker that ended frees its slot: start the next job now, not at the next tick
@@ -374,6 +382,23 @@ impl Scheduler<'_> {
         Ok(batch)
     }
 
+    /// Records (or replaces) the store row of planned base `b` from its finished folder.
+    async fn record_base(&self, b: usize) -> anyhow::Result<()> {
+        let base = &self.plan.bases[b];
+        let ckpt = base.dir.join("base.safetensors");
+        let art = ccll_core::checkpoint::artifact("base", &ckpt).ok();
+        self.store
+            .record_base(&NewBase {
+                hash: base.key.clone(),
+                path: base.dir.display().to_string(),
+                sha256: art.as_ref().map(|a| a.sha256.clone()).unwrap_or_default(),
+                bytes: art.map(|a| a.bytes),
+                source: base.label.clone(),
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Records a job that ended: a base makes its runs ready or fails them; a run is read
     /// back, recorded, retried or failed.
     ///
@@ -452,17 +477,7 @@ impl Scheduler<'_> {
                 let base = &self.plan.bases[b];
                 match base_outcome(&base.dir, &base.key, &exit.how, extra) {
                     Ok(manifest) => {
-                        let ckpt = base.dir.join("base.safetensors");
-                        let art = ccll_core::checkpoint::artifact("base", &ckpt).ok();
-                        self.store
-                            .record_base(&NewBase {
-                                hash: base.key.clone(),
-                                path: base.dir.display().to_string(),
-                                sha256: art.as_ref().map(|a| a.sha256.clone()).unwrap_or_default(),
-                                bytes: art.map(|a| a.bytes),
-                                source: base.label.clone(),
-                            })
-                            .await?;
+                        self.record_base(b).await?;
                         progress.job_ended(
                             exit.job,
                             true,

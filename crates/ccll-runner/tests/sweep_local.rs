@@ -53,7 +53,30 @@ fn a_local_sweep_records_every_run_and_a_rerun_does_nothing() {
     assert!(report.join("param-growth.png").is_file());
     assert!(report.join("ablation-method.alpha.svg").is_file());
 
-    // Again: nothing runs, nothing changes.
+    // A runner killed between a base's base.json and its store row: the next start records
+    // the row from the finished folder (here: both rows deleted by hand).
+    let base_rows = |sb: &Sandbox| -> i64 {
+        common::block_on(async {
+            let s = ccll_report::Store::open_read_only(&sb.db()).await.unwrap();
+            let out = ccll_report::run_query(&s, "SELECT count(*) FROM base_checkpoints")
+                .await
+                .unwrap();
+            match out.rows[0][0] {
+                ccll_report::query::Value::Integer(n) => n,
+                _ => -1,
+            }
+        })
+    };
+    assert_eq!(base_rows(&sb), 2);
+    let deleted = std::process::Command::new("sqlite3")
+        .arg(sb.db())
+        .arg("DELETE FROM base_checkpoints")
+        .status()
+        .expect("sqlite3 (setup.sh installs it)");
+    assert!(deleted.success());
+    assert_eq!(base_rows(&sb), 0);
+
+    // Again: nothing runs, nothing changes (and the base rows are back).
     let before: Vec<_> = run_dirs
         .iter()
         .map(|d| {
@@ -79,6 +102,7 @@ fn a_local_sweep_records_every_run_and_a_rerun_does_nothing() {
         .collect();
     assert_eq!(before, after);
     assert!(sb.rows("synthetic").iter().all(|r| r.attempts == 1));
+    assert_eq!(base_rows(&sb), 2, "the finished bases are recorded again");
 
     // A second sweep with the same bases reuses them (cached across sweeps).
     let out = run(sb.sweep(

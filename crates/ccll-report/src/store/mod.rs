@@ -99,9 +99,18 @@ impl Store {
     }
 
     /// Opens an existing database for reading, upgrading its schema first if this build knows
-    /// newer migrations (the only write it may do). Fails if the file does not exist.
+    /// newer migrations (the only write it may do). Fails if the file does not exist, and
+    /// refuses a database that a newer build migrated further than this one knows.
     pub async fn open_existing(path: &Path) -> Result<Store, StoreError> {
         let store = Store::open_read_only(path).await?;
+        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        if let Some(version) = store.schema_version().await?.filter(|&v| v > latest) {
+            store.close().await;
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                version,
+            });
+        }
         if store.pending_migrations().await? == 0 {
             return Ok(store);
         }
