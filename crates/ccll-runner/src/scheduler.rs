@@ -74,6 +74,9 @@ pub struct Scheduler<'a> {
     pub layout: &'a Layout,
 }
 
+/// Runs ready to launch, and runs whose folder could not be prepared (with why).
+type ReadyRuns = (Vec<(JobRef, Job)>, Vec<(JobRef, String)>);
+
 struct State {
     runs: Vec<RunState>,
     bases: Vec<BaseState>,
@@ -261,9 +264,24 @@ impl Scheduler<'_> {
     ) -> anyhow::Result<bool> {
         let mut free = executor.free_slots();
         let mut batch = self.ready_bases(st, &mut free, progress)?;
-        batch.extend(self.ready_runs(st, &mut free)?);
+        let (runs, unprepared) = self.ready_runs(st, &mut free);
+        batch.extend(runs);
+        let failed_at_once = !unprepared.is_empty();
+        for (job, reason) in unprepared {
+            // One run's folder that cannot be written fails that run; the sweep goes on.
+            *st.attempts.entry(job).or_insert(0) += 1;
+            st.tails.insert(job, EventTail::default());
+            progress.job_started(job, &self.label(job), "-");
+            let exit = Exit {
+                job,
+                success: false,
+                how: format!("not started: {reason}"),
+                extra_log: None,
+            };
+            self.handle_exit(st, exit, progress).await?;
+        }
         if batch.is_empty() {
-            return Ok(false);
+            return Ok(failed_at_once);
         }
         for job in batch.iter().map(|(r, _)| *r) {
             *st.attempts.entry(job).or_insert(0) += 1;
@@ -348,9 +366,11 @@ impl Scheduler<'_> {
         Ok(batch)
     }
 
-    /// Waiting runs whose base (if any) is ready, each given a fresh directory.
-    fn ready_runs(&self, st: &mut State, free: &mut usize) -> anyhow::Result<Vec<(JobRef, Job)>> {
+    /// Waiting runs whose base (if any) is ready, each given a fresh directory; and the runs
+    /// whose directory could not be prepared, with the reason (they fail alone).
+    fn ready_runs(&self, st: &mut State, free: &mut usize) -> ReadyRuns {
         let mut batch = Vec::new();
+        let mut unprepared = Vec::new();
         for (i, run) in self.plan.runs.iter().enumerate() {
             if *free == 0 {
                 break;
@@ -364,7 +384,13 @@ impl Scheduler<'_> {
             // A folder with a resumable state (an interrupted attempt's `progress.json`) is kept:
             // the worker continues after its last finished task.
             if !run.dir.join(ccll_core::run::PROGRESS_FILE).is_file() {
-                fresh_dir(&run.dir)?;
+                if let Err(e) = fresh_dir(&run.dir) {
+                    let reason =
+                        format!("cannot prepare the run folder {}: {e}", run.dir.display());
+                    unprepared.push((JobRef::Run(i), reason));
+                    st.runs[i] = RunState::Running;
+                    continue;
+                }
             }
             let job = Job {
                 kind: JobKind::Run,
@@ -379,7 +405,7 @@ impl Scheduler<'_> {
             st.runs[i] = RunState::Running;
             *free -= 1;
         }
-        Ok(batch)
+        (batch, unprepared)
     }
 
     /// Records (or replaces) the store row of planned base `b` from its finished folder.

@@ -202,3 +202,47 @@ fn a_second_runner_of_a_sweep_in_one_store_is_refused_whatever_its_runs_folder()
     assert!(run(sb.sweep(&study, &[])).status.success());
     assert_eq!(sb.rows("synthetic").len(), 5);
 }
+
+/// A run folder that cannot be prepared (here: replaced by a file) fails that run with its
+/// path and the operation in the error; the other runs finish and the report is written.
+#[test]
+fn a_run_whose_folder_cannot_be_written_fails_alone() {
+    let sb = Sandbox::new();
+    let study = test_study("synthetic");
+    assert!(run(sb.sweep(&study, &["--no-report"])).status.success());
+    let victim = std::fs::read_dir(sb.runs().join("synthetic"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("result.json").is_file())
+        .unwrap();
+    std::fs::remove_dir_all(&victim).unwrap();
+    std::fs::write(&victim, "not a folder").unwrap();
+
+    let out = run(sb.sweep(&study, &["--force"]));
+    assert!(
+        !out.status.success(),
+        "a failed run makes the sweep exit non-zero"
+    );
+    let rows = sb.rows("synthetic");
+    let failed: Vec<_> = rows
+        .iter()
+        .filter(|r| r.status == RunStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{rows:?}");
+    let error = failed[0].error.as_deref().unwrap_or("");
+    assert!(
+        error.contains(&victim.display().to_string())
+            && error.contains("cannot prepare the run folder"),
+        "{error}"
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.status == RunStatus::Finished)
+            .count(),
+        4
+    );
+    assert!(
+        sb.reports().join("synthetic/index.html").is_file(),
+        "the report is written"
+    );
+}
