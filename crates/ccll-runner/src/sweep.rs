@@ -277,11 +277,49 @@ impl ResumeCounts {
     }
 }
 
+/// From now on, Ctrl-C or SIGTERM ends the process at once with status 130. The charts are
+/// drawn synchronously on this (single) runtime thread, where the scheduler's signal handling
+/// cannot run, so a thread of its own listens. Every result is recorded by then; the report
+/// can be drawn again with `ccll-report report`.
+fn stop_on_interrupt(name: &str) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    else {
+        return;
+    };
+    // Registered here, before drawing starts (inside the caller's runtime, so with `enter`
+    // rather than `block_on`); awaited on the thread.
+    let listeners = {
+        let _in_rt = rt.enter();
+        signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+    };
+    let Ok((mut int, mut term)) = listeners else {
+        return;
+    };
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        });
+        eprintln!(
+            "interrupted while drawing the report; every result is recorded (draw it again with \
+             `ccll-report report --sweep {name}`)"
+        );
+        std::process::exit(130);
+    });
+}
+
 /// Draws the sweep's report where `--reports` asks; the exit status it adds (failed to draw).
 async fn report(opts: &SweepOptions, store: &Store, name: &str) -> u8 {
     let Some(dir) = &opts.reports else {
         return 0;
     };
+    stop_on_interrupt(name);
     match ccll_report::render_sweep_report(store, name, dir).await {
         Ok(files) => {
             println!(
