@@ -30,9 +30,6 @@ pub enum WorkerEvent {
     },
     /// The run failed with this error.
     Failed { error: String },
-    /// The worker stopped so that the job can be requeued (Slurm's warning signal before a
-    /// time limit or a preemption); what it finished is in its resumable state.
-    Requeue { reason: String },
 }
 
 #[cfg(test)]

@@ -58,6 +58,8 @@ pub struct SweepOutcome {
     pub interrupted: Vec<usize>,
     pub bases_trained: usize,
     pub bases_failed: usize,
+    /// Finished bases found damaged (sha256 changed) and not reused.
+    pub bases_damaged: usize,
     /// Stopped by SIGINT / SIGTERM.
     pub stopped_by: Option<&'static str>,
 }
@@ -124,14 +126,7 @@ impl Scheduler<'_> {
             tails: HashMap::new(),
             outcome: SweepOutcome::default(),
         };
-        // A base finished by an earlier runner that died before recording it (`base.json`
-        // written, no store row) is recorded now, so the store lists every base in use.
-        for (b, base) in plan.bases.iter().enumerate() {
-            if base.dir.join(BASE_MANIFEST).is_file() && self.store.base(&base.key).await?.is_none()
-            {
-                self.record_base(b).await?;
-            }
-        }
+        self.check_finished_bases(&mut st, progress).await?;
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         // A worker that ended frees its slot: start the next job now, not at the next tick
@@ -408,6 +403,53 @@ impl Scheduler<'_> {
         (batch, unprepared)
     }
 
+    /// Bases finished before this runner started: one without a store row (its runner died
+    /// before recording it) is recorded now; one whose `base.safetensors` no longer has the
+    /// sha256 recorded when it was trained (damaged, truncated, replaced) is not reused but
+    /// trained again when a waiting run needs it.
+    async fn check_finished_bases(
+        &self,
+        st: &mut State,
+        progress: &mut SweepProgress,
+    ) -> anyhow::Result<()> {
+        for (b, base) in self.plan.bases.iter().enumerate() {
+            if !base.dir.join(BASE_MANIFEST).is_file() {
+                continue;
+            }
+            let Some(row) = self.store.base(&base.key).await? else {
+                self.record_base(b).await?;
+                continue;
+            };
+            let file = base.dir.join("base.safetensors");
+            let now = ccll_core::checkpoint::artifact("base", &file).map(|a| a.sha256);
+            if row.sha256.is_empty() || now.as_deref().ok() == Some(row.sha256.as_str()) {
+                continue;
+            }
+            progress.println(&format!(
+                "{}: {} does not have the sha256 recorded when it was trained ({}); it is not \
+                 reused",
+                base.label,
+                file.display(),
+                match &now {
+                    Ok(sha) => format!("now {}", &sha[..12.min(sha.len())]),
+                    Err(e) => e.to_string(),
+                }
+            ));
+            st.outcome.bases_damaged += 1;
+            std::fs::remove_file(base.dir.join(BASE_MANIFEST)).map_err(|e| {
+                anyhow::anyhow!("removing {}: {e}", base.dir.join(BASE_MANIFEST).display())
+            })?;
+            if base
+                .runs
+                .iter()
+                .any(|&r| matches!(st.runs[r], RunState::Waiting))
+            {
+                st.bases[b] = BaseState::Pending;
+            }
+        }
+        Ok(())
+    }
+
     /// Records (or replaces) the store row of planned base `b` from its finished folder.
     async fn record_base(&self, b: usize) -> anyhow::Result<()> {
         let base = &self.plan.bases[b];
@@ -503,6 +545,7 @@ impl Scheduler<'_> {
                 let base = &self.plan.bases[b];
                 match base_outcome(&base.dir, &base.key, &exit.how, extra) {
                     Ok(manifest) => {
+                        protect_base_files(&base.dir);
                         self.record_base(b).await?;
                         progress.job_ended(
                             exit.job,
@@ -533,19 +576,33 @@ impl Scheduler<'_> {
 
 /// Why a job that ended should be requeued and continue, if it should: Slurm preempted it,
 /// it ran into its time limit or lost its node, or its worker stopped on SIGUSR2 (Slurm's
-/// warning signal) and said so in its events.
+/// warning signal) and left its reason in the job's folder (taken away here, so that a later
+/// ending of the job is judged on its own).
 fn requeue_reason(dir: &std::path::Path, how: &str) -> Option<String> {
     const STATES: [&str; 4] = ["PREEMPTED", "TIMEOUT", "NODE_FAIL", "BOOT_FAIL"];
+    let marker = dir.join(crate::worker::REQUEUE_FILE);
+    let told = std::fs::read_to_string(&marker).ok();
+    if told.is_some() {
+        let _ = std::fs::remove_file(&marker);
+    }
     if let Some(state) = STATES.iter().find(|s| how == format!("Slurm state {s}")) {
         return Some(format!("Slurm state {state}"));
     }
-    let text = std::fs::read_to_string(dir.join(crate::job::EVENTS_FILE)).ok()?;
-    match text
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<WorkerEvent>(l).ok())?
-    {
-        WorkerEvent::Requeue { reason } => Some(reason),
-        _ => None,
+    told.map(|t| t.trim().to_string())
+}
+
+/// Makes a finished base's checkpoints read-only: run folders hard-link them, so a write to
+/// one would change every run that uses the base (the sha256 check catches what gets through,
+/// e.g. a write by root).
+fn protect_base_files(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["base.safetensors", "task1.safetensors"] {
+        let path = dir.join(name);
+        if path.is_file() {
+            if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
+            {
+                tracing::warn!("{}: cannot make it read-only: {e}", path.display());
+            }
+        }
     }
 }

@@ -413,7 +413,7 @@ fn summary_text(
         "base jobs: {} trained, {} failed, {} cached\n",
         o.bases_trained,
         o.bases_failed,
-        plan.bases.iter().filter(|b| b.cached).count()
+        plan.bases.iter().filter(|b| b.cached).count() - o.bases_damaged
     );
     if !o.failed.is_empty() {
         s += "failures:\n";

@@ -24,6 +24,8 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_PANICKED: i32 = 101;
 /// Exit status of a job that stopped on SIGUSR2 to be requeued (EX_TEMPFAIL).
 pub const EXIT_REQUEUE: i32 = 75;
+/// Written into the job's directory by a worker that stopped to be requeued: the reason.
+pub const REQUEUE_FILE: &str = "requeue.txt";
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
@@ -44,7 +46,7 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
         Ok(w) => w,
         Err(code) => return code,
     };
-    stop_on_usr2(job.events_path());
+    stop_on_usr2(job.out_dir.clone());
     let cfg = &job.config;
     let placement = Placement {
         device: job.placement.device.clone(),
@@ -94,12 +96,14 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
 }
 
 /// On SIGUSR2 (Slurm's `--signal=B:USR2@N` before a time limit or a preemption, or
-/// `scancel --signal=USR2 --batch`), appends a `requeue` event and ends the process at once
-/// with [`EXIT_REQUEUE`]. What the job finished is on disk already (a run's `progress.json`
-/// after its last task; checkpoints are written to temporary names and renamed), and a task
-/// half done cannot be kept, so there is nothing to save first. The handler is installed
-/// before training starts; a signal before that ends the process as SIGUSR2 does by default.
-fn stop_on_usr2(events: std::path::PathBuf) {
+/// `scancel --signal=USR2 --batch`), writes the job's [`REQUEUE_FILE`] (the reason) and ends
+/// the process at once with [`EXIT_REQUEUE`]. What the job finished is on disk already (a
+/// run's `progress.json` after its last task; checkpoints are written to temporary names and
+/// renamed), and a task half done cannot be kept, so there is nothing to save first. A file of
+/// its own rather than an event: the training thread may be writing the event file at that
+/// moment. The handler is installed before training starts; a signal before that ends the
+/// process as SIGUSR2 does by default.
+fn stop_on_usr2(dir: std::path::PathBuf) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -112,14 +116,9 @@ fn stop_on_usr2(events: std::path::PathBuf) {
     };
     std::thread::spawn(move || {
         rt.block_on(usr2.recv());
-        let e = WorkerEvent::Requeue {
-            reason: "SIGUSR2: a time limit or a preemption is near".into(),
-        };
-        if let (Ok(mut f), Ok(line)) = (
-            OpenOptions::new().append(true).open(&events),
-            serde_json::to_string(&e),
-        ) {
-            let _ = writeln!(f, "{line}");
+        let path = dir.join(REQUEUE_FILE);
+        if let Ok(mut f) = File::create(&path) {
+            let _ = writeln!(f, "SIGUSR2: a time limit or a preemption is near");
             let _ = f.sync_all();
         }
         eprintln!("ccll worker: SIGUSR2: stopping so that the job is requeued");

@@ -211,7 +211,7 @@ fn a_signalled_or_requeued_slurm_job_continues_its_run() {
             .sweep(&study, &slurm_args)
             .env("SLURM_CONF", &conf)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let job = running_with_two_tasks(&sb, "long_run", &conf);
@@ -230,7 +230,11 @@ fn a_signalled_or_requeued_slurm_job_continues_its_run() {
             String::from_utf8_lossy(&o.stderr)
         );
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{how}: the sweep failed");
+        assert!(
+            out.status.success(),
+            "{how}: the sweep failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let row = &sb.rows("long_run")[0];
         assert_eq!(row.status, RunStatus::Finished, "{how}: {:?}", row.error);
         if how == "usr2" {

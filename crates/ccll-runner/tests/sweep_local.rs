@@ -104,6 +104,37 @@ fn a_local_sweep_records_every_run_and_a_rerun_does_nothing() {
     assert!(sb.rows("synthetic").iter().all(|r| r.attempts == 1));
     assert_eq!(base_rows(&sb), 2, "the finished bases are recorded again");
 
+    // A damaged base (its file changed since it was trained) is not reused: the next sweep
+    // that needs it trains it again, and says why.
+    let damaged = std::fs::read_dir(sb.runs().join("bases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap()
+        .join("base.safetensors");
+    let bytes = std::fs::read(&damaged).unwrap();
+    std::fs::remove_file(&damaged).unwrap(); // a new inode: the runs' hard links keep theirs
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    let out = run(sb.sweep(
+        &study,
+        &[
+            "--name",
+            "synthetic-damaged",
+            "-o",
+            "method.alpha=4",
+            "--no-report",
+        ],
+    ));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("1 trained, 0 failed, 1 cached"), "{text}");
+    assert!(
+        log.contains("does not have the sha256 recorded")
+            || text.contains("does not have the sha256 recorded"),
+        "{log}"
+    );
+
     // A second sweep with the same bases reuses them (cached across sweeps).
     let out = run(sb.sweep(
         &study,
