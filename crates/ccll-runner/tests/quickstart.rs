@@ -133,6 +133,8 @@ fn page_renders_in_chromium(page: &std::path::Path, rows: &[ccll_report::RunRow]
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            // Containers often have a small /dev/shm, where Chromium's renderer crashes.
+            "--disable-dev-shm-usage",
             "--hide-scrollbars",
             "--no-first-run",
             "--window-size=1280,2400",
