@@ -47,6 +47,14 @@ fn show(name: &str, r: &RunResult) {
     );
 }
 
+/// A whole run of `method` on the test sequence, printed, with the folder of its files.
+fn run_shown(method: &str) -> (RunResult, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_to(&config(method), dir.path());
+    show(method, &r);
+    (r, dir)
+}
+
 /// Every method once: the comparison the paper makes, and the checkpoints of each run.
 #[test]
 fn baselines_side_by_side_with_ccll() {
@@ -348,12 +356,7 @@ fn a_baseline_run_from_a_base_trained_by_ccll_equals_its_own_run() {
 #[test]
 fn dgr_replays_to_forget_less_and_without_replay_is_finetune() {
     let _rng = exclusive();
-    let run = |method: &str| {
-        let dir = tempfile::tempdir().unwrap();
-        let r = run_to(&config(method), dir.path());
-        show(method, &r);
-        (r, dir)
-    };
+    let run = run_shown;
     let (finetune, _) = run("finetune");
     let (off, _) = run("dgr, replay: false");
     assert_eq!(off.acc_matrix, finetune.acc_matrix, "replay off = finetune");
@@ -387,12 +390,7 @@ fn dgr_replays_to_forget_less_and_without_replay_is_finetune() {
 #[test]
 fn hnet_regulariser_keeps_old_tasks_and_without_it_forgets() {
     let _rng = exclusive();
-    let run = |method: &str| {
-        let dir = tempfile::tempdir().unwrap();
-        let r = run_to(&config(method), dir.path());
-        show(method, &r);
-        (r, dir)
-    };
+    let run = run_shown;
     let (finetune, _) = run("finetune");
     let (hnet, dir) = run("hnet");
     let (free, free_dir) = run("hnet, regularizer: 0");

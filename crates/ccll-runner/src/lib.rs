@@ -25,6 +25,7 @@ pub mod progress;
 pub mod resume;
 pub mod rows;
 pub mod scheduler;
+pub mod signals;
 pub mod status;
 pub mod study;
 pub mod sweep;

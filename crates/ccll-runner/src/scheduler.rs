@@ -262,24 +262,19 @@ impl Scheduler<'_> {
         let (runs, unprepared) = self.ready_runs(st, &mut free);
         batch.extend(runs);
         let failed_at_once = !unprepared.is_empty();
+        for job in batch
+            .iter()
+            .map(|(r, _)| *r)
+            .chain(unprepared.iter().map(|(r, _)| *r))
+        {
+            *st.attempts.entry(job).or_insert(0) += 1;
+        }
         for (job, reason) in unprepared {
             // One run's folder that cannot be written fails that run; the sweep goes on.
-            *st.attempts.entry(job).or_insert(0) += 1;
-            st.tails.insert(job, EventTail::default());
-            progress.job_started(job, &self.label(job), "-");
-            let exit = Exit {
-                job,
-                success: false,
-                how: format!("not started: {reason}"),
-                extra_log: None,
-            };
-            self.handle_exit(st, exit, progress).await?;
+            self.not_started(st, job, &reason, progress).await?;
         }
         if batch.is_empty() {
             return Ok(failed_at_once);
-        }
-        for job in batch.iter().map(|(r, _)| *r) {
-            *st.attempts.entry(job).or_insert(0) += 1;
         }
         for started in executor.launch(batch).await {
             match started {
@@ -293,20 +288,31 @@ impl Scheduler<'_> {
                     progress.job_started(job, &self.label(job), &device);
                 }
                 Err(LaunchError { job, reason }) => {
-                    // Could not start: handled like a job that failed at once.
-                    st.tails.insert(job, EventTail::default());
-                    progress.job_started(job, &self.label(job), "-");
-                    let exit = Exit {
-                        job,
-                        success: false,
-                        how: format!("not started: {reason}"),
-                        extra_log: None,
-                    };
-                    self.handle_exit(st, exit, progress).await?;
+                    self.not_started(st, job, &reason, progress).await?;
                 }
             }
         }
         Ok(true)
+    }
+
+    /// A job that could not start (its folder, its launch) is handled like one that failed
+    /// at once: recorded, retried or failed, with `reason`.
+    async fn not_started(
+        &self,
+        st: &mut State,
+        job: JobRef,
+        reason: &str,
+        progress: &mut SweepProgress,
+    ) -> anyhow::Result<()> {
+        st.tails.insert(job, EventTail::default());
+        progress.job_started(job, &self.label(job), "-");
+        let exit = Exit {
+            job,
+            success: false,
+            how: format!("not started: {reason}"),
+            extra_log: None,
+        };
+        self.handle_exit(st, exit, progress).await
     }
 
     /// Base jobs still needed by a waiting run, locked for this runner and given a fresh

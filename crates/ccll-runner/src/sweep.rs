@@ -282,30 +282,10 @@ impl ResumeCounts {
 /// cannot run, so a thread of its own listens. Every result is recorded by then; the report
 /// can be drawn again with `ccll-report report`.
 fn stop_on_interrupt(name: &str) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-    else {
-        return;
-    };
-    // Registered here, before drawing starts (inside the caller's runtime, so with `enter`
-    // rather than `block_on`); awaited on the thread.
-    let listeners = {
-        let _in_rt = rt.enter();
-        signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
-    };
-    let Ok((mut int, mut term)) = listeners else {
-        return;
-    };
+    use tokio::signal::unix::SignalKind;
     let name = name.to_string();
-    std::thread::spawn(move || {
-        rt.block_on(async {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        });
+    let kinds = [SignalKind::interrupt(), SignalKind::terminate()];
+    crate::signals::on_signal(&kinds, move || {
         eprintln!(
             "interrupted while drawing the report; every result is recorded (draw it again with \
              `ccll-report report --sweep {name}`)"

@@ -104,18 +104,8 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
 /// moment. The handler is installed before training starts; a signal before that ends the
 /// process as SIGUSR2 does by default.
 fn stop_on_usr2(dir: std::path::PathBuf) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-    else {
-        return;
-    };
-    let Ok(mut usr2) = rt.block_on(async { signal(SignalKind::user_defined2()) }) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        rt.block_on(usr2.recv());
+    let usr2 = tokio::signal::unix::SignalKind::user_defined2();
+    crate::signals::on_signal(&[usr2], move || {
         let path = dir.join(REQUEUE_FILE);
         if let Ok(mut f) = File::create(&path) {
             let _ = writeln!(f, "SIGUSR2: a time limit or a preemption is near");

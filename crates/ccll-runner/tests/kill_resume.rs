@@ -10,6 +10,23 @@ use common::{run, test_study, Sandbox};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// SIGKILLs the runner and waits until its workers are gone too (they die with it by their
+/// parent-death signal, within moments).
+fn kill_runner(child: &mut std::process::Child, sb: &Sandbox) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let needle = sb.runs().display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !workers_mentioning(&needle).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "orphan workers: {:?}",
+            workers_mentioning(&needle)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Worker processes whose command line mentions `needle` (the sandbox path).
 fn workers_mentioning(needle: &str) -> Vec<u32> {
     let mut pids = Vec::new();
@@ -59,20 +76,7 @@ fn sigkill_mid_sweep_then_rerun_finishes_every_run_exactly_once() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-
-    // Workers die with their runner (parent-death signal), within moments.
-    let needle = sb.runs().display().to_string();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !workers_mentioning(&needle).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "orphan workers: {:?}",
-            workers_mentioning(&needle)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kill_runner(&mut child, &sb);
 
     let killed = sb.rows("kill");
     assert_eq!(killed.len(), 6);
@@ -200,42 +204,12 @@ fn a_run_killed_between_tasks_continues_after_its_last_finished_task() {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the sweep ended before it could be killed: {status}");
         }
-        let rows = if sb.db().exists() {
-            std::panic::catch_unwind(|| sb.rows("long_run")).unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        if let Some(r) = rows.first() {
-            let done = common::block_on(async {
-                let s = ccll_report::Store::open_read_only(&sb.db()).await.unwrap();
-                let out = ccll_report::run_query(
-                    &s,
-                    &format!(
-                        "SELECT finished_tasks FROM runs WHERE id = {} AND status = 'running'",
-                        r.id
-                    ),
-                )
-                .await
-                .unwrap();
-                out.rows.first().and_then(|row| match row[0] {
-                    ccll_report::query::Value::Integer(n) => Some(n),
-                    _ => None,
-                })
-            });
-            if let Some(n) = done.filter(|&n| (2..6).contains(&n)) {
-                break n;
-            }
+        if let Some(n) = sb.running_tasks_done().filter(|&n| (2..6).contains(&n)) {
+            break n;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let needle = sb.runs().display().to_string();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !workers_mentioning(&needle).is_empty() {
-        assert!(Instant::now() < deadline, "orphan workers");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kill_runner(&mut child, &sb);
 
     assert!(run(&mut sb.sweep(&study, &args)).status.success());
     let row = &sb.rows("long_run")[0];

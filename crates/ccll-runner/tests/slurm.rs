@@ -9,6 +9,17 @@ use ccll_report::RunStatus;
 use common::{repo_root, run, test_study, Sandbox};
 use std::process::Command;
 
+/// How the tests run a sweep on the local cluster.
+const SLURM_ARGS: [&str; 7] = [
+    "--executor",
+    "slurm",
+    "--poll-interval",
+    "0.5",
+    "--time",
+    "00:10:00",
+    "--no-report",
+];
+
 fn slurm_dir() -> std::path::PathBuf {
     std::env::var_os("CCLL_SLURM_DIR")
         .map(Into::into)
@@ -58,20 +69,7 @@ fn a_sweep_on_a_one_node_slurm_cluster_records_every_run() {
     };
     let sb = Sandbox::new();
     let study = test_study("synthetic");
-    let out = run(sb
-        .sweep(
-            &study,
-            &[
-                "--executor",
-                "slurm",
-                "--poll-interval",
-                "0.5",
-                "--time",
-                "00:10:00",
-                "--no-report",
-            ],
-        )
-        .env("SLURM_CONF", &conf));
+    let out = run(sb.sweep(&study, &SLURM_ARGS).env("SLURM_CONF", &conf));
     assert!(out.status.success());
     let rows = sb.rows("synthetic");
     assert_eq!(rows.len(), 5);
@@ -127,23 +125,7 @@ fn running_with_two_tasks(sb: &Sandbox, sweep: &str, conf: &std::path::Path) -> 
             std::time::Instant::now() < deadline,
             "the run never got past task 2"
         );
-        let done = if sb.db().exists() {
-            common::block_on(async {
-                let s = ccll_report::Store::open_read_only(&sb.db()).await.ok()?;
-                let out = ccll_report::run_query(
-                    &s,
-                    "SELECT finished_tasks FROM runs WHERE status = 'running'",
-                )
-                .await
-                .ok()?;
-                out.rows.first().and_then(|row| match row[0] {
-                    ccll_report::query::Value::Integer(n) => Some(n),
-                    _ => None,
-                })
-            })
-        } else {
-            None
-        };
+        let done = sb.running_tasks_done();
         if done.is_some_and(|n| (2..6).contains(&n)) {
             let q = Command::new("squeue")
                 .args([
@@ -196,19 +178,10 @@ fn a_signalled_or_requeued_slurm_job_continues_its_run() {
             .unwrap();
         s.run_result(local_id).await.unwrap()
     });
-    let slurm_args = [
-        "--executor",
-        "slurm",
-        "--poll-interval",
-        "0.5",
-        "--time",
-        "00:10:00",
-        "--no-report",
-    ];
     for how in ["usr2", "scontrol"] {
         let sb = Sandbox::new();
         let child = sb
-            .sweep(&study, &slurm_args)
+            .sweep(&study, &SLURM_ARGS)
             .env("SLURM_CONF", &conf)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -33,12 +33,12 @@
 //! is written as `generator_samples_after_task{t}.png`, so that a user sees what is replayed.
 //! The old solver and generator are rebuilt from the loaded state, not saved.
 
-use super::trunk::{Network, Trunk};
+use super::trunk::{kl_at_temperature, FrozenModel, Trunk};
 use super::{Method, MethodEntry, MethodInfo, MethodOptions, Model, StepOutput, StrategyContext};
 use crate::checkpoint::{artifact, load_store, save_store};
 use crate::data::DeviceTask;
 use crate::error::KeyError;
-use crate::nn::{count_trainable, TaskModules};
+use crate::nn::count_trainable;
 use ccll_results::Artifact;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -243,8 +243,7 @@ impl Vae {
 
 /// The solver and generator as they were after the previous task.
 struct Previous {
-    net: Network,
-    heads: Vec<TaskModules>,
+    solver: FrozenModel,
     generator: Vae,
 }
 
@@ -320,24 +319,8 @@ impl Dgr {
         let Some(generator) = &self.generator else {
             return Ok(());
         };
-        let setup = &self.trunk.setup;
-        let net = self.trunk.net.frozen_copy(setup)?;
-        let dim = net.backbone.feature_dim();
-        let heads = self
-            .trunk
-            .heads
-            .iter()
-            .enumerate()
-            .map(|(j, h)| {
-                let mut copy = setup.head(j, dim)?;
-                copy.vs.copy(&h.vs)?;
-                copy.vs.freeze();
-                Ok(copy)
-            })
-            .collect::<anyhow::Result<_>>()?;
         self.previous = Some(Previous {
-            net,
-            heads,
+            solver: self.trunk.frozen_copy()?,
             generator: generator.frozen_copy(&self.opts)?,
         });
         Ok(())
@@ -347,33 +330,26 @@ impl Dgr {
     /// are old tasks to replay.
     fn replayed(&self, n: i64, task: usize) -> Option<Tensor> {
         let prev = self.previous.as_ref()?;
-        (task.min(prev.heads.len()) > 0).then(|| tch::no_grad(|| prev.generator.sample(n)))
+        (task.min(prev.solver.heads.len()) > 0).then(|| tch::no_grad(|| prev.generator.sample(n)))
     }
 
     /// `mean_{j < task} L(head_j, previous head_j)` on replayed images `x` whose features
     /// under the current trunk are `feats`.
     fn replay_loss(&self, x: &Tensor, feats: &Tensor, task: usize) -> Option<Tensor> {
         let prev = self.previous.as_ref()?;
-        let old = task.min(prev.heads.len());
+        let old = task.min(prev.solver.heads.len());
         if old == 0 {
             return None;
         }
-        let prev_feats = tch::no_grad(|| prev.net.features(x, false));
+        let prev_feats = tch::no_grad(|| prev.solver.net.features(x, false));
         let t = self.opts.temperature();
         let mut sum: Option<Tensor> = None;
         for j in 0..old {
-            let target = tch::no_grad(|| prev.heads[j].logits(&prev_feats));
+            let target = tch::no_grad(|| prev.solver.heads[j].logits(&prev_feats));
             let student = self.trunk.heads[j].logits(feats);
             let l = match self.opts.targets() {
                 Targets::Hard => student.cross_entropy_for_logits(&target.argmax(-1, false)),
-                Targets::Soft => {
-                    let p = (target / t).log_softmax(-1, Kind::Float);
-                    let q = (student / t).log_softmax(-1, Kind::Float);
-                    (p.exp() * (&p - q))
-                        .sum_dim_intlist(-1, false, Kind::Float)
-                        .mean(Kind::Float)
-                        * (t * t)
-                }
+                Targets::Soft => kl_at_temperature(&target, &student, t) * (t * t),
             };
             sum = Some(match sum {
                 Some(s) => s + l,

@@ -30,14 +30,13 @@
 //! Checkpoints: as `finetune`, plus `heads_after_task{t}.safetensors` (the old heads after task
 //! t). The teacher is rebuilt from the model after a task (also on load), so it is not saved.
 
-use super::trunk::{Network, Trunk};
+use super::trunk::{kl_at_temperature, FrozenModel, Trunk};
 use super::{Method, MethodEntry, MethodInfo, MethodOptions, Model, StepOutput, StrategyContext};
 use crate::data::DeviceTask;
 use crate::error::KeyError;
-use crate::nn::TaskModules;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 pub static ENTRY: MethodEntry<LwfOptions> = MethodEntry {
     info: MethodInfo {
@@ -105,16 +104,12 @@ impl MethodOptions for LwfOptions {
     }
 }
 
-/// The frozen model after the previous task.
-struct Teacher {
-    net: Network,
-    heads: Vec<TaskModules>,
-}
 
 pub struct Lwf {
     trunk: Trunk,
     opts: LwfOptions,
-    teacher: Option<Teacher>,
+    /// The model after the previous task, frozen.
+    teacher: Option<FrozenModel>,
 }
 
 impl Lwf {
@@ -130,22 +125,7 @@ impl Lwf {
     /// the next task seeds libtorch's generator, so building it does not change the next
     /// task's random draws.
     fn make_teacher(&mut self) -> anyhow::Result<()> {
-        let setup = &self.trunk.setup;
-        let net = self.trunk.net.frozen_copy(setup)?;
-        let dim = net.backbone.feature_dim();
-        let heads = self
-            .trunk
-            .heads
-            .iter()
-            .enumerate()
-            .map(|(j, h)| {
-                let mut copy = setup.head(j, dim)?;
-                copy.vs.copy(&h.vs)?;
-                copy.vs.freeze();
-                Ok(copy)
-            })
-            .collect::<anyhow::Result<_>>()?;
-        self.teacher = Some(Teacher { net, heads });
+        self.teacher = Some(self.trunk.frozen_copy()?);
         Ok(())
     }
 
@@ -160,13 +140,8 @@ impl Lwf {
         let t_feats = tch::no_grad(|| teacher.net.features(x, self.opts.teacher_batch_stats()));
         let mut sum: Option<Tensor> = None;
         for j in 0..old {
-            let target = tch::no_grad(|| {
-                (teacher.heads[j].logits(&t_feats) / t).log_softmax(-1, Kind::Float)
-            });
-            let student = (self.trunk.heads[j].logits(feats) / t).log_softmax(-1, Kind::Float);
-            let kl = (target.exp() * (&target - student))
-                .sum_dim_intlist(-1, false, Kind::Float)
-                .mean(Kind::Float);
+            let target = tch::no_grad(|| teacher.heads[j].logits(&t_feats));
+            let kl = kl_at_temperature(&target, &self.trunk.heads[j].logits(feats), t);
             sum = Some(match sum {
                 Some(s) => s + kl,
                 None => kl,

@@ -68,6 +68,23 @@ impl Network {
     }
 }
 
+/// A frozen copy of a trunk and its heads as they were after a task: LwF's teacher, DGR's
+/// previous solver.
+pub struct FrozenModel {
+    pub net: Network,
+    pub heads: Vec<TaskModules>,
+}
+
+/// `KL(softmax(teacher / t) || softmax(student / t))`, the mean over the batch: the
+/// distillation term of LwF and of DGR's soft targets (`teacher` carries no gradient).
+pub(super) fn kl_at_temperature(teacher: &Tensor, student: &Tensor, t: f64) -> Tensor {
+    let target = (teacher / t).log_softmax(-1, tch::Kind::Float);
+    let student = (student / t).log_softmax(-1, tch::Kind::Float);
+    (target.exp() * (&target - student))
+        .sum_dim_intlist(-1, false, tch::Kind::Float)
+        .mean(tch::Kind::Float)
+}
+
 /// Every variable of `vs` under `prefix.`.
 pub(super) fn prefixed(vs: &nn::VarStore, prefix: &str) -> BTreeMap<String, Tensor> {
     vs.variables()
@@ -181,6 +198,25 @@ impl Trunk {
 
     pub fn features(&self, x: &Tensor, train: bool) -> Tensor {
         self.net.features(x, train)
+    }
+
+    /// A frozen copy of the trunk and every head as they are now. Building it draws from
+    /// libtorch's generator: call it between tasks, before the next task seeds it.
+    pub fn frozen_copy(&self) -> anyhow::Result<FrozenModel> {
+        let net = self.net.frozen_copy(&self.setup)?;
+        let dim = net.backbone.feature_dim();
+        let heads = self
+            .heads
+            .iter()
+            .enumerate()
+            .map(|(j, h)| {
+                let mut copy = self.setup.head(j, dim)?;
+                copy.vs.copy(&h.vs)?;
+                copy.vs.freeze();
+                Ok(copy)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(FrozenModel { net, heads })
     }
 
     pub fn logits(&self, x: &Tensor, task: usize, train: bool) -> Tensor {

@@ -73,6 +73,26 @@ impl Sandbox {
         })
     }
 
+    /// Tasks done (`finished_tasks`) of the sweep's running run, if one is running.
+    pub fn running_tasks_done(&self) -> Option<i64> {
+        if !self.db().exists() {
+            return None;
+        }
+        block_on(async {
+            let s = Store::open_read_only(&self.db()).await.ok()?;
+            let out = ccll_report::run_query(
+                &s,
+                "SELECT finished_tasks FROM runs WHERE status = 'running'",
+            )
+            .await
+            .ok()?;
+            out.rows.first().and_then(|row| match row[0] {
+                ccll_report::query::Value::Integer(n) => Some(n),
+                _ => None,
+            })
+        })
+    }
+
     /// A finished run's stored result, as JSON text (for exact comparisons).
     pub fn result_json(&self, run_id: i64) -> String {
         block_on(async {

@@ -1,0 +1,38 @@
+//! Acting on a signal from a thread of its own, for the moments when the process's only
+//! runtime thread is busy with synchronous work (a worker training, the runner drawing
+//! charts) and could not poll a signal future.
+
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Runs `then` on a thread of its own when one of `kinds` arrives; `then` is expected to end
+/// the process. The listeners are registered before this returns (inside or outside a
+/// runtime), so a signal after the call is never lost. Does nothing if they cannot be set up.
+pub fn on_signal(kinds: &[SignalKind], then: impl FnOnce() + Send + 'static) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    else {
+        return;
+    };
+    let listeners: Result<Vec<_>, _> = {
+        let _in_rt = rt.enter();
+        kinds.iter().map(|&k| signal(k)).collect()
+    };
+    let Ok(listeners) = listeners else {
+        return;
+    };
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+            for mut listener in listeners {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    listener.recv().await;
+                    let _ = tx.send(()).await;
+                });
+            }
+            rx.recv().await;
+        });
+        then();
+    });
+}
