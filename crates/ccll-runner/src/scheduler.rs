@@ -488,11 +488,7 @@ impl Scheduler<'_> {
         if let Some(reason) = requeue_reason(&self.job_dir(exit.job), &exit.how) {
             let n = st.requeues.entry(exit.job).or_insert(0);
             if *n < self.max_requeues {
-                // A requeue is not a failed attempt: it does not use up a retry.
                 *n += 1;
-                if let Some(a) = st.attempts.get_mut(&exit.job) {
-                    *a = a.saturating_sub(1);
-                }
                 match exit.job {
                     JobRef::Run(i) => {
                         self.store.mark_requeued(self.run_ids[i], &reason).await?;
@@ -504,7 +500,9 @@ impl Scheduler<'_> {
                 return Ok(());
             }
         }
-        let attempts = st.attempts.get(&exit.job).copied().unwrap_or(1);
+        // Starts that ended in a requeue are not failed attempts: they use up no retry.
+        let requeued = st.requeues.get(&exit.job).copied().unwrap_or(0);
+        let attempts = st.attempts.get(&exit.job).copied().unwrap_or(1) - requeued;
         let may_retry = attempts <= self.retries;
         let extra = exit.extra_log.as_deref();
         match exit.job {
