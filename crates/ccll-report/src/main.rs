@@ -33,7 +33,7 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", ccll_results::error_text(e.as_ref()));
             ExitCode::from(1)
         }
     }

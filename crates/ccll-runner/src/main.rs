@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", ccll_results::error_text(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -42,6 +42,13 @@ pub async fn reconcile(
             _ => match result_on_disk(&run.dir, &run.spec.identity.config_hash) {
                 Some(result) => match store.record_finished(id, &result).await {
                     Ok(()) => Resume::Recovered,
+                    // Training it again would not help: its result could not be recorded either.
+                    Err(e) if e.is_database_failure() => anyhow::bail!(
+                        "the store {} cannot be written ({e}): the result in {} cannot be \
+                         recorded; nothing was started",
+                        store.path().display(),
+                        run.dir.display()
+                    ),
                     Err(e) => {
                         tracing::warn!(
                             "{}: result on disk could not be recorded ({e}); running it again",

@@ -5,7 +5,10 @@
 //!
 //! Store writes happen here and nowhere else during a sweep: `mark_running` when a run starts,
 //! `record_finished` (one transaction) or `record_failed` when it ends, `record_base` when a
-//! shared base is trained, `mark_interrupted` when the sweep is stopped.
+//! shared base is trained, `mark_interrupted` when the sweep is stopped. A write that fails
+//! because of the database itself (full disk, read-only file, I/O error) does not end the
+//! sweep at once: no new job starts, the running ones finish and leave their results on disk
+//! (the next invocation records them: `recovered from disk`), and the outcome says so.
 
 use crate::executor::{Executor, Exit, LaunchError, Started};
 use crate::job::{Job, JobKind};
@@ -16,7 +19,7 @@ use crate::plan::{JobRef, Plan};
 use crate::progress::{EventTail, SweepProgress};
 use crate::resume::Resume;
 use ccll_core::run::BASE_MANIFEST;
-use ccll_report::{NewBase, Store};
+use ccll_report::{NewBase, Store, StoreError};
 use ccll_results::WorkerEvent;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -62,6 +65,12 @@ pub struct SweepOutcome {
     pub bases_damaged: usize,
     /// Stopped by SIGINT / SIGTERM.
     pub stopped_by: Option<&'static str>,
+    /// The store could not be written: the first such error.
+    pub store_error: Option<String>,
+    /// Runs that finished but could not be recorded (store error); their result is on disk.
+    pub unrecorded: Vec<usize>,
+    /// Runs not started because the store could not be written.
+    pub not_started: Vec<usize>,
 }
 
 pub struct Scheduler<'a> {
@@ -86,6 +95,8 @@ struct State {
     requeues: HashMap<JobRef, u32>,
     tails: HashMap<JobRef, EventTail>,
     outcome: SweepOutcome,
+    /// Set by the first store write that failed because of the database: nothing new starts.
+    store_down: bool,
 }
 
 impl Scheduler<'_> {
@@ -125,6 +136,7 @@ impl Scheduler<'_> {
             requeues: HashMap::new(),
             tails: HashMap::new(),
             outcome: SweepOutcome::default(),
+            store_down: false,
         };
         self.check_finished_bases(&mut st, progress).await?;
         let mut sigint = signal(SignalKind::interrupt())?;
@@ -137,10 +149,11 @@ impl Scheduler<'_> {
         loop {
             self.fail_orphans(&mut st, progress).await?;
             let started = self.launch_ready(&mut st, executor, progress).await?;
-            let all_done = st
-                .runs
-                .iter()
-                .all(|r| !matches!(r, RunState::Waiting | RunState::Running));
+            let all_done = st.store_down
+                || st
+                    .runs
+                    .iter()
+                    .all(|r| !matches!(r, RunState::Waiting | RunState::Running));
             if all_done && executor.running() == 0 {
                 break;
             }
@@ -168,7 +181,8 @@ impl Scheduler<'_> {
                     .map(|(i, _)| i)
                     .collect();
                 let ids: Vec<i64> = unfinished.iter().map(|&i| self.run_ids[i]).collect();
-                self.store.mark_interrupted(&ids).await?;
+                let marked = self.store.mark_interrupted(&ids).await;
+                self.store_write(&mut st, progress, marked)?;
                 st.outcome.interrupted = unfinished;
                 st.outcome.stopped_by = Some(sig);
                 return Ok(st.outcome);
@@ -182,7 +196,39 @@ impl Scheduler<'_> {
                 self.follow(&mut st, job, progress).await?;
             }
         }
+        if st.store_down {
+            st.outcome.not_started = (0..st.runs.len())
+                .filter(|&i| matches!(st.runs[i], RunState::Waiting))
+                .collect();
+        }
         Ok(st.outcome)
+    }
+
+    /// Passes a store write's result on. An error of the database itself (see
+    /// [`StoreError::is_database_failure`]) is kept in the outcome and stops new jobs from
+    /// starting (said once); any other error is returned. Whether the write happened.
+    fn store_write(
+        &self,
+        st: &mut State,
+        progress: &mut SweepProgress,
+        written: Result<(), StoreError>,
+    ) -> Result<bool, StoreError> {
+        match written {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_database_failure() => {
+                if !st.store_down {
+                    st.store_down = true;
+                    progress.println(&format!(
+                        "error: the store {} cannot be written ({e}); no new job starts, the \
+                         running one(s) finish and keep their results on disk",
+                        self.store.path().display()
+                    ));
+                    st.outcome.store_error = Some(format!("{}: {e}", self.store.path().display()));
+                }
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn job_dir(&self, job: JobRef) -> PathBuf {
@@ -220,7 +266,8 @@ impl Scheduler<'_> {
             }
         }
         if let (JobRef::Run(r), Some(n)) = (job, tasks_done) {
-            self.store.mark_progress(self.run_ids[r], n).await?;
+            let marked = self.store.mark_progress(self.run_ids[r], n).await;
+            self.store_write(st, progress, marked)?;
         }
         Ok(())
     }
@@ -232,15 +279,18 @@ impl Scheduler<'_> {
         progress: &mut SweepProgress,
     ) -> anyhow::Result<()> {
         for (i, run) in self.plan.runs.iter().enumerate() {
-            if !matches!(st.runs[i], RunState::Waiting) {
+            if st.store_down || !matches!(st.runs[i], RunState::Waiting) {
                 continue;
             }
             let Some(b) = run.base else { continue };
             if let BaseState::Failed(f) = &st.bases[b] {
                 let error = format!("base job failed: {}", f.error);
-                self.store
-                    .record_failed(self.run_ids[i], &error, &f.log_tail)
-                    .await?;
+                let log_tail = f.log_tail.clone();
+                let recorded = self
+                    .store
+                    .record_failed(self.run_ids[i], &error, &log_tail)
+                    .await;
+                self.store_write(st, progress, recorded)?;
                 progress.run_failed_unstarted(&run.spec.label, &error);
                 st.outcome.failed.push((i, error.clone()));
                 st.runs[i] = RunState::Failed;
@@ -257,6 +307,9 @@ impl Scheduler<'_> {
         executor: &mut Executor,
         progress: &mut SweepProgress,
     ) -> anyhow::Result<bool> {
+        if st.store_down {
+            return Ok(false);
+        }
         let mut free = executor.free_slots();
         let mut batch = self.ready_bases(st, &mut free, progress)?;
         let (runs, unprepared) = self.ready_runs(st, &mut free);
@@ -280,9 +333,11 @@ impl Scheduler<'_> {
             match started {
                 Ok(Started { job, device }) => {
                     if let JobRef::Run(i) = job {
-                        self.store
+                        let marked = self
+                            .store
                             .mark_running(self.run_ids[i], &device, &self.host)
-                            .await?;
+                            .await;
+                        self.store_write(st, progress, marked)?;
                     }
                     st.tails.insert(job, EventTail::default());
                     progress.job_started(job, &self.label(job), &device);
@@ -423,7 +478,8 @@ impl Scheduler<'_> {
                 continue;
             }
             let Some(row) = self.store.base(&base.key).await? else {
-                self.record_base(b).await?;
+                let recorded = self.record_base(b).await;
+                self.store_write(st, progress, recorded)?;
                 continue;
             };
             let file = base.dir.join("base.safetensors");
@@ -457,7 +513,7 @@ impl Scheduler<'_> {
     }
 
     /// Records (or replaces) the store row of planned base `b` from its finished folder.
-    async fn record_base(&self, b: usize) -> anyhow::Result<()> {
+    async fn record_base(&self, b: usize) -> Result<(), StoreError> {
         let base = &self.plan.bases[b];
         let ckpt = base.dir.join("base.safetensors");
         let art = ccll_core::checkpoint::artifact("base", &ckpt).ok();
@@ -469,8 +525,7 @@ impl Scheduler<'_> {
                 bytes: art.map(|a| a.bytes),
                 source: base.label.clone(),
             })
-            .await?;
-        Ok(())
+            .await
     }
 
     /// Records a job that ended: a base makes its runs ready or fails them; a run is read
@@ -486,24 +541,26 @@ impl Scheduler<'_> {
     ) -> anyhow::Result<()> {
         st.tails.remove(&exit.job);
         if let Some(reason) = requeue_reason(&self.job_dir(exit.job), &exit.how) {
-            let n = st.requeues.entry(exit.job).or_insert(0);
-            if *n < self.max_requeues {
-                *n += 1;
+            let n = st.requeues.get(&exit.job).copied().unwrap_or(0) + 1;
+            if n <= self.max_requeues {
+                st.requeues.insert(exit.job, n);
                 match exit.job {
                     JobRef::Run(i) => {
-                        self.store.mark_requeued(self.run_ids[i], &reason).await?;
+                        let marked = self.store.mark_requeued(self.run_ids[i], &reason).await;
+                        self.store_write(st, progress, marked)?;
                         st.runs[i] = RunState::Waiting;
                     }
                     JobRef::Base(b) => st.bases[b] = BaseState::Pending,
                 }
-                progress.requeued(exit.job, &reason, *n, self.max_requeues);
+                progress.requeued(exit.job, &reason, n, self.max_requeues);
                 return Ok(());
             }
         }
         // Starts that ended in a requeue are not failed attempts: they use up no retry.
         let requeued = st.requeues.get(&exit.job).copied().unwrap_or(0);
         let attempts = st.attempts.get(&exit.job).copied().unwrap_or(1) - requeued;
-        let may_retry = attempts <= self.retries;
+        // With the store down a failed job is not tried again: nothing new starts.
+        let may_retry = attempts <= self.retries && !st.store_down;
         let extra = exit.extra_log.as_deref();
         match exit.job {
             JobRef::Run(i) => {
@@ -513,6 +570,21 @@ impl Scheduler<'_> {
                     run_outcome(&run.dir, &run.spec.identity.config_hash, &exit.how, extra);
                 let failure = match outcome {
                     Ok(result) => match self.store.record_finished(id, &result).await {
+                        Err(e) if e.is_database_failure() => {
+                            self.store_write(st, progress, Err(e))?;
+                            progress.job_ended(
+                                exit.job,
+                                true,
+                                &format!(
+                                    "ACC {:.2}; not recorded, the result stays in {}",
+                                    result.metrics.acc,
+                                    run.dir.display()
+                                ),
+                            );
+                            st.outcome.unrecorded.push(i);
+                            st.runs[i] = RunState::Finished;
+                            return Ok(());
+                        }
                         Ok(()) => {
                             progress.job_ended(
                                 exit.job,
@@ -533,9 +605,12 @@ impl Scheduler<'_> {
                     },
                     Err(f) => f,
                 };
-                self.store
+                let recorded = self
+                    .store
                     .record_failed(id, &failure.error, &failure.log_tail)
-                    .await?;
+                    .await;
+                self.store_write(st, progress, recorded)?;
+                let may_retry = may_retry && !st.store_down;
                 if may_retry {
                     progress.retrying(exit.job, &failure.error, attempts, self.retries + 1);
                     st.runs[i] = RunState::Waiting;
@@ -550,7 +625,9 @@ impl Scheduler<'_> {
                 match base_outcome(&base.dir, &base.key, &exit.how, extra) {
                     Ok(manifest) => {
                         protect_base_files(&base.dir);
-                        self.record_base(b).await?;
+                        // Not recorded (store down): the next start records it from base.json.
+                        let recorded = self.record_base(b).await;
+                        self.store_write(st, progress, recorded)?;
                         progress.job_ended(
                             exit.job,
                             true,

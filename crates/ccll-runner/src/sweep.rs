@@ -23,6 +23,8 @@ use std::path::PathBuf;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit status of an invalid study or command line.
 pub const EXIT_INVALID: u8 = 2;
+/// Exit status when the store could not be written during the sweep.
+pub const EXIT_STORE_UNWRITABLE: u8 = 3;
 /// Exit status after Ctrl-C / SIGTERM.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
@@ -188,12 +190,15 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
 
     let mut code = if outcome.stopped_by.is_some() {
         EXIT_INTERRUPTED
+    } else if outcome.store_error.is_some() {
+        EXIT_STORE_UNWRITABLE
     } else if outcome.failed.is_empty() {
         0
     } else {
         EXIT_FAILED
     };
-    if outcome.stopped_by.is_none() {
+    // A store that cannot be written has not got every result: no report of it now.
+    if outcome.stopped_by.is_none() && outcome.store_error.is_none() {
         code = code.max(report(opts, &store, &name).await);
         print_claim_checks(&store, &name).await;
     }
@@ -377,7 +382,7 @@ fn summary_text(
     name: &str,
 ) -> String {
     let mut s = format!(
-        "\nsweep `{name}`: {} runs: {} finished now, {} finished before, {} recovered from disk, {} failed{}\n",
+        "\nsweep `{name}`: {} runs: {} finished now, {} finished before, {} recovered from disk, {} failed{}{}\n",
         plan.runs.len(),
         o.finished.len(),
         cached,
@@ -387,6 +392,15 @@ fn summary_text(
             String::new()
         } else {
             format!(", {} interrupted", o.interrupted.len())
+        },
+        if o.store_error.is_none() {
+            String::new()
+        } else {
+            format!(
+                ", {} finished but not recorded, {} not started",
+                o.unrecorded.len(),
+                o.not_started.len()
+            )
         }
     );
     s += &format!(
@@ -403,6 +417,20 @@ fn summary_text(
                 "    log: {}\n",
                 plan.runs[*i].dir.join(crate::job::LOG_FILE).display()
             );
+        }
+    }
+    if let Some(e) = &o.store_error {
+        s += &format!(
+            "the store could not be written: {}\n  {} run(s) finished but are not recorded (their \
+             results are in their folders), {} not started; once the store can be written, run \
+             the same command again: it records the finished ones without training them again \
+             and runs the rest\n",
+            first_line(e),
+            o.unrecorded.len(),
+            o.not_started.len()
+        );
+        for &i in &o.unrecorded {
+            s += &format!("  kept on disk: {}\n", plan.runs[i].dir.display());
         }
     }
     if let Some(sig) = o.stopped_by {

@@ -57,7 +57,7 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
         return match sleep_job(job, cfg, &placement, Path::new(&map)) {
             Ok(()) => 0,
             Err(e) => {
-                let error = format!("{e:#}");
+                let error = ccll_results::error_text(e.as_ref());
                 eprintln!("ccll worker: sleep job failed: {error}");
                 events.write(&WorkerEvent::Failed { error });
                 EXIT_FAILED
@@ -77,7 +77,7 @@ pub fn run_worker(job: &Job, redirect_log: bool) -> i32 {
             0
         }
         Ok(Err(e)) => {
-            let error = format!("{e:#}");
+            let error = ccll_results::error_text(e.as_ref());
             eprintln!(
                 "ccll worker: failed after {:.1} s: {error}",
                 started.elapsed().as_secs_f64()

@@ -74,6 +74,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database itself failed (full disk, read-only or vanished file, I/O error,
+    /// no connection), as opposed to one record that cannot be stored as it is: after such an
+    /// error no later write can be expected to succeed either.
+    pub fn is_database_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sql(_)
+                | StoreError::Open { .. }
+                | StoreError::Migrate { .. }
+                | StoreError::CreateDir { .. }
+        )
+    }
+
     /// The message SQLite itself gave, for errors that came from a statement.
     pub fn sqlite_message(&self) -> Option<&str> {
         match self {

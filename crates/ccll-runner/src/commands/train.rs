@@ -130,7 +130,7 @@ impl Recorder {
                 Ok(r) => self.store.record_finished(self.run_id, r).await?,
                 Err(e) => {
                     self.store
-                        .record_failed(self.run_id, &format!("{e:#}"), "")
+                        .record_failed(self.run_id, &ccll_results::error_text(e.as_ref()), "")
                         .await?
                 }
             }
