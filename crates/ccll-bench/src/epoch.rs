@@ -113,7 +113,15 @@ fn measure(device: Device, opts: &Options) -> anyhow::Result<Vec<Figure>> {
         let ctx = cfg.strategy_context(device, bench.image_shape, vec![classes]);
         let mut strategy = build_strategy(&ctx)?;
         let (t, r) = seconds(|| {
-            let r = train_task(strategy.as_mut(), 0, &data, &cfg.train, 1, &mut |_| {});
+            let r = train_task(
+                strategy.as_mut(),
+                0,
+                &data,
+                &cfg.train,
+                1,
+                &mut |_| {},
+                None,
+            );
             crate::model::sync(device);
             r
         });

@@ -68,6 +68,8 @@ impl BaseSpec {
             eval_batch_size: _,
             calibration_lr: _,
             calibration_optimizer: _,
+            // Base jobs keep no in-task state (see README: Resume).
+            checkpoint_every: _,
         } = cfg.train.clone();
         Some(Self {
             version: BASE_KEY_VERSION,

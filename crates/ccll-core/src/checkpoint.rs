@@ -99,6 +99,11 @@ fn tensor_bytes(t: &Tensor) -> Result<(Dtype, Vec<u8>), String> {
                 .flat_map(|v| v.to_le_bytes())
                 .collect(),
         )),
+        // A random generator's state (in-task resumable states).
+        Kind::Uint8 => Ok((
+            Dtype::U8,
+            Vec::<u8>::try_from(&flat).map_err(|e| e.to_string())?,
+        )),
         k => Err(format!("unsupported tensor kind {k:?}")),
     }
 }
@@ -124,6 +129,7 @@ pub fn read_tensors(path: &Path) -> Result<TensorsAndMetadata, CheckpointError> 
             Dtype::F32 => Kind::Float,
             Dtype::F64 => Kind::Double,
             Dtype::I64 => Kind::Int64,
+            Dtype::U8 => Kind::Uint8,
             d => {
                 return Err(CheckpointError::Tensor {
                     path: path.display().to_string(),

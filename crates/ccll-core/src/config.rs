@@ -135,6 +135,7 @@ impl RunConfig {
             ("train.epochs", Some(t.epochs)),
             ("train.base_epochs", t.base_epochs),
             ("base.epochs", self.base.epochs),
+            ("train.checkpoint_every", t.checkpoint_every),
         ] {
             match v {
                 Some(0) => bad(key, "must be at least 1".into()),
@@ -234,6 +235,14 @@ impl RunConfig {
             image_shape,
             task_classes,
         }
+    }
+
+    /// The config without what does not change what a run computes (`train.checkpoint_every`):
+    /// what the run's identity and its resumable state are keyed on.
+    pub fn computation(&self) -> RunConfig {
+        let mut cfg = self.clone();
+        cfg.train.checkpoint_every = None;
+        cfg
     }
 
     /// Epochs for task 1 (the base).

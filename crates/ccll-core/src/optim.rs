@@ -4,6 +4,7 @@
 //! calibration has its own learning rate.
 
 use crate::settings::{OptimizerKind, ScheduleKind, TrainConfig};
+use std::collections::BTreeMap;
 use tch::Tensor;
 
 /// Which learning rate a group follows.
@@ -118,6 +119,59 @@ impl Optimizer {
 
     pub fn calibration_lr(&self) -> f64 {
         self.calibration_lr
+    }
+
+    /// The moments by slot (`<i>.m`, `<i>.v`; absent before a slot's first step) and the step
+    /// count: what an in-task resumable state keeps of the optimiser.
+    pub fn moments(&self) -> (BTreeMap<String, Tensor>, i32) {
+        let mut out = BTreeMap::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            for (name, t) in [("m", &s.m), ("v", &s.v)] {
+                if let Some(t) = t {
+                    out.insert(format!("{i}.{name}"), t.shallow_clone());
+                }
+            }
+        }
+        (out, self.steps)
+    }
+
+    /// Restores what [`Optimizer::moments`] gave, into an optimiser built over the same
+    /// tensors. Each moment gets its parameter's device and memory layout, as one built by
+    /// `step` has.
+    pub fn restore_moments(
+        &mut self,
+        moments: &BTreeMap<String, Tensor>,
+        steps: i32,
+    ) -> Result<(), String> {
+        for (key, saved) in moments {
+            let slot = key
+                .split_once('.')
+                .and_then(|(i, which)| Some((i.parse::<usize>().ok()?, which)));
+            let Some((i, which)) = slot.filter(|(i, _)| *i < self.slots.len()) else {
+                return Err(format!(
+                    "optimiser moment `{key}` does not belong to this model ({} optimised \
+                     tensors)",
+                    self.slots.len()
+                ));
+            };
+            let s = &mut self.slots[i];
+            if saved.size() != s.param.size() {
+                return Err(format!(
+                    "optimiser moment `{key}` has shape {:?}, its tensor {:?}",
+                    saved.size(),
+                    s.param.size()
+                ));
+            }
+            let mut buf = s.param.detach().zeros_like();
+            tch::no_grad(|| buf.copy_(saved));
+            match which {
+                "m" => s.m = Some(buf),
+                "v" => s.v = Some(buf),
+                _ => return Err(format!("unknown optimiser moment `{key}`")),
+            }
+        }
+        self.steps = steps;
+        Ok(())
     }
 
     pub fn zero_grad(&mut self) {

@@ -4,9 +4,11 @@
 
 pub use crate::base_spec::base_key;
 use crate::base_spec::BaseSpec;
+use crate::checkpoint;
 use crate::config::{BaseSource, RunConfig};
 use crate::data::DeviceTask;
 use crate::device::{device_name, Placement};
+use crate::epoch_state::{EpochCheckpoints, EpochState};
 use crate::strategy::pretrain::Pretrainer;
 use crate::strategy::setup::Setup;
 use crate::strategy::{base_file, build_strategy, Strategy};
@@ -55,19 +57,80 @@ pub struct BaseManifest {
 /// instead of starting over (`progress.json`, written atomically after the task's checkpoints
 /// and evaluation). Between tasks nothing else carries over: every task seeds libtorch's
 /// generator and builds its optimiser and schedule afresh, and the model's state after task t
-/// is what `Strategy::load(dir, t)` restores.
+/// is what `Strategy::load(dir, t)` restores. With `train.checkpoint_every`, it is also written
+/// between epochs of a task, with that task's state ([`InTaskProgress`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunProgress {
-    /// The run's `config.yaml`, as text: a state is only resumed by the same config.
+    /// The run's config as it computes ([`RunConfig::computation`], YAML): a state is only
+    /// resumed by the same config.
     pub config: String,
     /// Tasks trained, checkpointed and evaluated.
     pub tasks_done: usize,
     pub curves: Vec<EpochRecord>,
     pub artifacts: Vec<Artifact>,
+    /// The next task, stopped between two of its epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_task: Option<InTaskProgress>,
+}
+
+/// A task stopped between two epochs: what [`EpochState`] holds besides its tensors, and the
+/// file that holds those.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InTaskProgress {
+    /// The task (1-based): always `tasks_done + 1`.
+    pub task: usize,
+    /// Its epochs trained so far.
+    pub curves: Vec<EpochRecord>,
+    pub optimizer_steps: i32,
+    /// `task<T>.epoch<E>.state.safetensors`, with its sha256.
+    pub state: Artifact,
+}
+
+impl InTaskProgress {
+    /// The state's tensors read back, if the file is still the one recorded (sha256).
+    fn read_state(&self) -> anyhow::Result<EpochState> {
+        let path = Path::new(&self.state.path);
+        let now = checkpoint::artifact("state", path)?;
+        anyhow::ensure!(
+            now.sha256 == self.state.sha256,
+            "{} is not the file recorded in {PROGRESS_FILE} (its sha256 changed)",
+            path.display()
+        );
+        let (tensors, _) = checkpoint::read_tensors(path)?;
+        Ok(EpochState {
+            records: self.curves.clone(),
+            optimizer_steps: self.optimizer_steps,
+            tensors,
+        })
+    }
+}
+
+/// The file of task `task`'s (1-based) state after `epochs` epochs.
+fn in_task_state_file(dir: &Path, task: usize, epochs: usize) -> PathBuf {
+    dir.join(format!("task{task}.epoch{epochs}.state.safetensors"))
+}
+
+/// Removes the in-task state files in `dir` but `keep`: once a later state is recorded, or
+/// the task is finished, they are not needed.
+fn remove_in_task_states(dir: &Path, keep: Option<&Path>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let is_state = name.starts_with("task") && name.ends_with(".state.safetensors");
+        if is_state && Some(path.as_path()) != keep {
+            if let Err(err) = std::fs::remove_file(&path) {
+                tracing::warn!("{}: cannot remove it: {err}", path.display());
+            }
+        }
+    }
 }
 
 impl RunProgress {
-    /// The resumable state in `dir` for `config` (the run's `config.yaml` text), if there is
+    /// The resumable state in `dir` for `config` (see [`RunProgress::config`]), if there is
     /// one that belongs to it and whose checkpoint files are all there.
     pub fn read(dir: &Path, config: &str) -> Option<Self> {
         let text = std::fs::read_to_string(dir.join(PROGRESS_FILE)).ok()?;
@@ -82,7 +145,8 @@ impl RunProgress {
             }
         };
         let files_there = p.artifacts.iter().all(|a| Path::new(&a.path).is_file());
-        (p.config == config && p.tasks_done > 0 && files_there).then_some(p)
+        let anything = p.tasks_done > 0 || p.in_task.is_some();
+        (p.config == config && anything && files_there).then_some(p)
     }
 }
 
@@ -145,6 +209,17 @@ impl Session {
         task: usize,
         events: &mut dyn FnMut(WorkerEvent),
     ) -> anyhow::Result<Vec<EpochRecord>> {
+        self.train_with_checkpoints(task, events, None)
+    }
+
+    /// [`Session::train`], continuing from an in-task state and capturing them (see
+    /// [`train_task`]).
+    pub fn train_with_checkpoints(
+        &mut self,
+        task: usize,
+        events: &mut dyn FnMut(WorkerEvent),
+        checkpoints: Option<EpochCheckpoints>,
+    ) -> anyhow::Result<Vec<EpochRecord>> {
         let epochs = if task == 0 {
             self.config.base_epochs()
         } else {
@@ -157,6 +232,7 @@ impl Session {
             &self.config.train,
             epochs,
             events,
+            checkpoints,
         )?)
     }
 
@@ -243,7 +319,7 @@ fn pretrain(
     let epochs = cfg.base.epochs.unwrap_or(cfg.base_epochs());
     let mut train_cfg = cfg.train.clone();
     train_cfg.seed = cfg.train.seed.wrapping_add(PRETRAIN_SEED_TASK as u64);
-    let curves = train_task(&mut p, 0, &data, &train_cfg, epochs, events)?;
+    let curves = train_task(&mut p, 0, &data, &train_cfg, epochs, events, None)?;
     p.save(dir, 0)?;
     Ok(curves
         .into_iter()
@@ -304,6 +380,7 @@ pub fn train_base(
             &cfg.train,
             cfg.base_epochs(),
             events,
+            None,
         )?);
         strategy.save(dir, 0)?;
     }
@@ -342,7 +419,8 @@ pub fn run(
     let out = &opts.out_dir;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let config_text = serde_yaml::to_string(cfg)?;
-    let resumed = RunProgress::read(out, &config_text).filter(|p| p.tasks_done < session.tasks());
+    let computation = serde_yaml::to_string(&cfg.computation())?;
+    let resumed = RunProgress::read(out, &computation).filter(|p| p.tasks_done < session.tasks());
     std::fs::write(out.join(CONFIG_FILE), &config_text)
         .with_context(|| format!("writing {}", out.join(CONFIG_FILE).display()))?;
     let n = session.tasks();
@@ -351,16 +429,31 @@ pub fn run(
     let mut artifacts = Vec::new();
     let mut first = 0;
     let done = resumed.as_ref().map_or(0, |p| p.tasks_done);
+    let mut in_task = None;
     if let Some(p) = resumed {
-        // The base, and every task up to `done`, come back from this run's own checkpoints.
+        // The base, and every task up to `done`, come back from this run's own checkpoints;
+        // the task after them from its in-task state, if it has a sound one.
+        in_task = p.in_task.and_then(|s| match s.read_state() {
+            Ok(state) if s.task == done + 1 => Some(state),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(
+                    "in-task state not used ({e:#}); task {} starts over",
+                    done + 1
+                );
+                None
+            }
+        });
         events(WorkerEvent::Resumed {
             tasks_done: done,
             tasks: n,
+            epochs_done: in_task.as_ref().map_or(0, |s| s.records.len()),
         });
         curves = p.curves;
         artifacts = p.artifacts;
         first = done;
     }
+    let checkpoint_every = cfg.train.checkpoint_every.unwrap_or(0);
     match (&opts.base_dir, &cfg.base.source) {
         _ if done > 0 => {}
         (Some(base_dir), _) => {
@@ -409,7 +502,25 @@ pub fn run(
                 task: t + 1,
                 tasks: n,
             });
-            curves.extend(session.train(t, events)?);
+            let resume = if t == done { in_task.take() } else { None };
+            let mut save = |state: &EpochState| {
+                let progress = RunProgress {
+                    config: computation.clone(),
+                    tasks_done: t,
+                    curves: curves.clone(),
+                    artifacts: artifacts.clone(),
+                    in_task: None,
+                };
+                save_in_task_state(out, t + 1, state, progress)
+            };
+            let checkpoints =
+                (checkpoint_every > 0 || resume.is_some()).then(|| EpochCheckpoints {
+                    every: checkpoint_every,
+                    resume,
+                    save: &mut save,
+                });
+            let trained = session.train_with_checkpoints(t, events, checkpoints)?;
+            curves.extend(trained);
             artifacts.extend(session.strategy.save(out, t)?);
         }
         let evals = session.evaluate_all(t, tag.rules());
@@ -421,12 +532,14 @@ pub fn run(
         // The state first, then the event: a task reported done is a task a rerun keeps.
         if t >= done && t + 1 < n {
             let progress = RunProgress {
-                config: config_text.clone(),
+                config: computation.clone(),
                 tasks_done: t + 1,
                 curves: curves.clone(),
                 artifacts: artifacts.clone(),
+                in_task: None,
             };
             write_json_atomic(&out.join(PROGRESS_FILE), &progress)?;
+            remove_in_task_states(out, None);
         }
         events(WorkerEvent::Evaluated {
             after_task: t + 1,
@@ -465,7 +578,30 @@ pub fn run(
     write_json_atomic(&out.join(RESULT_FILE), &result)?;
     // The result supersedes the resumable state.
     let _ = std::fs::remove_file(out.join(PROGRESS_FILE));
+    remove_in_task_states(out, None);
     Ok(result)
+}
+
+/// Writes task `task`'s (1-based) in-task state: its tensors to a file of their own, then
+/// `progress` (the run's state before the task) pointing to it, then removes older states; a
+/// crash at any point leaves the last complete state in place.
+fn save_in_task_state(
+    out: &Path,
+    task: usize,
+    state: &EpochState,
+    mut progress: RunProgress,
+) -> anyhow::Result<()> {
+    let path = in_task_state_file(out, task, state.records.len());
+    checkpoint::save_tensors(&state.tensors, &path, &Default::default())?;
+    progress.in_task = Some(InTaskProgress {
+        task,
+        curves: state.records.clone(),
+        optimizer_steps: state.optimizer_steps,
+        state: checkpoint::artifact("state", &path)?,
+    });
+    write_json_atomic(&out.join(PROGRESS_FILE), &progress)?;
+    remove_in_task_states(out, Some(&path));
+    Ok(())
 }
 
 /// Evaluates a finished run again from its checkpoints: every task's accuracy and loss with

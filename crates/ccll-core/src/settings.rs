@@ -78,6 +78,11 @@ pub struct TrainConfig {
     /// Step schedule: decay factor.
     pub gamma: f64,
     pub seed: u64,
+    /// Epochs between in-task resumable states (model, optimiser moments, schedule position,
+    /// random generator); off when absent. Not part of the run's identity: it changes when
+    /// state is saved, not what is computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every: Option<usize>,
 }
 
 /// Default optimiser of calibration modules, chosen on validation splits
@@ -129,6 +134,7 @@ impl Default for TrainConfig {
             step_size: 10,
             gamma: 0.1,
             seed: 0,
+            checkpoint_every: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The training loop shared by every method, and evaluation.
 
 use crate::data::DeviceTask;
+use crate::epoch_state::{EpochCheckpoints, EpochState};
 use crate::optim::{schedule_factor, Optimizer};
 use crate::settings::TrainConfig;
 use crate::strategy::{StepOutput, Strategy};
@@ -59,9 +60,10 @@ pub fn train_step(
     out
 }
 
-/// Trains `task` for `epochs` epochs on the data of the tasks the strategy asks for.
+/// Trains `task` for `epochs` epochs on the data of the tasks the strategy asks for; with
+/// `checkpoints`, continues from its state and captures one every so many epochs.
 ///
-/// Kept whole (about 95 lines): it is the hot loop, and the seeding, shuffling, schedule and
+/// Kept whole (about 110 lines): it is the hot loop, and the seeding, shuffling, schedule and
 /// divergence check of an epoch must stay in this order for runs to repeat bit for bit.
 pub fn train_task(
     strategy: &mut dyn Strategy,
@@ -70,6 +72,7 @@ pub fn train_task(
     cfg: &TrainConfig,
     epochs: usize,
     events: &mut dyn FnMut(WorkerEvent),
+    mut checkpoints: Option<EpochCheckpoints>,
 ) -> Result<Vec<EpochRecord>, TrainError> {
     tch::manual_seed(task_seed(cfg.seed, task));
     strategy.begin_task(task)?;
@@ -83,7 +86,13 @@ pub fn train_task(
     let sources = strategy.training_tasks(task);
     let device = data[task].train.images.device();
     let mut records = Vec::with_capacity(epochs);
-    for epoch in 0..epochs {
+    if let Some(state) = checkpoints.as_mut().and_then(|c| c.resume.take()) {
+        // After begin_task (which builds this task's modules) and the optimiser: the state
+        // overwrites what they drew, and the generator continues where it was.
+        state.restore(strategy, &mut opt, device)?;
+        records = state.records;
+    }
+    for epoch in records.len()..epochs {
         let started = Instant::now();
         opt.set_lr_factor(cfg, schedule_factor(cfg, epoch, epochs));
         let mut batches: Vec<(usize, Tensor)> = sources
@@ -154,6 +163,13 @@ pub fn train_task(
         };
         events(WorkerEvent::Epoch(record.clone()));
         records.push(record);
+        if let Some(c) = checkpoints.as_mut() {
+            let done = epoch + 1;
+            if c.every > 0 && done % c.every == 0 && done < epochs {
+                let state = EpochState::capture(strategy, &opt, device, &records)?;
+                (c.save)(&state)?;
+            }
+        }
     }
     strategy.end_task(task, &data[task])?;
     Ok(records)

@@ -1,7 +1,8 @@
 //! A run interrupted between tasks continues from its `progress.json`: the tasks it finished
 //! are restored from its checkpoints (evaluated again, not retrained) and the final result is
 //! the uninterrupted run's, bit for bit on CPU, for every method; a state left by another
-//! config is not used.
+//! config is not used. With `train.checkpoint_every`, a run interrupted inside a task continues
+//! after its last saved epoch, again bit for bit, and saving states changes nothing.
 
 mod common;
 
@@ -13,12 +14,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 fn config(method: &str, epochs: usize) -> RunConfig {
+    config_with(method, epochs, "")
+}
+
+/// `extra_train`: more keys of `train`, e.g. `, checkpoint_every: 1`.
+fn config_with(method: &str, epochs: usize, extra_train: &str) -> RunConfig {
     let yaml = format!(
         "benchmark: {{name: synthetic, tasks: 4, classes_per_task: 2, image_size: 16, channels: 1,
             train_per_class: 32, test_per_class: 16}}
 model: {{arch: convnet, width: 8}}
 method: {{name: {method}, alpha: 1, beta: 1}}
-train: {{epochs: {epochs}, batch_size: 16, lr: 0.05, seed: 3}}
+train: {{epochs: {epochs}, batch_size: 16, lr: 0.05, seed: 3{extra_train}}}
 "
     );
     RunConfig::from_yaml(&yaml, "test.yaml").unwrap()
@@ -55,6 +61,31 @@ fn run_until_killed(cfg: &RunConfig, opts: &RunOptions, die_at: usize) {
         })
     }));
     assert!(killed.is_err(), "the run should have been killed");
+}
+
+/// Starts `cfg` and dies when epoch `epoch` of task `task` (1-based) has been reported, before
+/// the state after it is saved: the last state on disk is the one after `epoch - 1`.
+fn run_until_killed_in_task(cfg: &RunConfig, opts: &RunOptions, task: usize, epoch: usize) {
+    let killed = catch_unwind(AssertUnwindSafe(|| {
+        run(cfg, opts, &mut |e| {
+            if matches!(&e, WorkerEvent::Epoch(r) if r.task == task && r.epoch == epoch) {
+                panic!("killed after epoch {epoch} of task {task}");
+            }
+        })
+    }));
+    assert!(killed.is_err(), "the run should have been killed");
+}
+
+/// The run's result, and the (task, epoch) of every epoch it trained.
+fn run_counting_epochs(cfg: &RunConfig, opts: &RunOptions) -> (RunResult, Vec<(usize, usize)>) {
+    let mut epochs = Vec::new();
+    let r = run(cfg, opts, &mut |e| {
+        if let WorkerEvent::Epoch(rec) = e {
+            epochs.push((rec.task, rec.epoch));
+        }
+    })
+    .unwrap();
+    (r, epochs)
 }
 
 /// Everything deterministic of a result (times excluded).
@@ -158,4 +189,93 @@ fn a_run_from_a_shared_base_resumes_and_another_config_starts_over() {
     run_until_killed(&cfg, &options(dir.path(), None), 3);
     let (_, trained) = run_counting(&other, &options(dir.path(), None));
     assert_eq!(trained, [1, 2, 3, 4]);
+}
+
+#[test]
+fn every_method_resumes_inside_a_task_after_its_last_saved_epoch_bit_for_bit() {
+    let _rng = exclusive();
+    for method in [
+        "ccll",
+        "ccll_sc",
+        "ccll_sf_sc",
+        "head_only",
+        "finetune",
+        "joint",
+        "separate",
+        "ewc",
+        "lwf",
+        "pnn",
+        "dgr",
+        "hnet",
+    ] {
+        // The reference saves no state at all: saving must not change what is computed.
+        let whole = tempfile::tempdir().unwrap();
+        let (uninterrupted, _) = run_counting(&config(method, 4), &options(whole.path(), None));
+
+        let cfg = config_with(method, 4, ", checkpoint_every: 1");
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path(), None);
+        run_until_killed_in_task(&cfg, &opts, 3, 3);
+        let states: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".state.safetensors"))
+            .collect();
+        assert_eq!(
+            states,
+            ["task3.epoch2.state.safetensors"],
+            "{method}: one state kept"
+        );
+        let (resumed, epochs) = run_counting_epochs(&cfg, &opts);
+        assert_eq!(
+            epochs,
+            [(3, 3), (3, 4), (4, 1), (4, 2), (4, 3), (4, 4)],
+            "{method}"
+        );
+        same(&uninterrupted, &resumed, method);
+        let left = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with(".state.safetensors")
+            })
+            .count();
+        assert_eq!(left, 0, "{method}: states removed with the result");
+    }
+}
+
+#[test]
+fn an_in_task_state_of_task_1_resumes_and_a_damaged_one_restarts_its_task() {
+    let _rng = exclusive();
+    let whole = tempfile::tempdir().unwrap();
+    let (uninterrupted, _) = run_counting(&config("ccll", 3), &options(whole.path(), None));
+    let cfg = config_with("ccll", 3, ", checkpoint_every: 2");
+
+    // Task 1 (the base): nothing finished but two of its epochs.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), None);
+    run_until_killed_in_task(&cfg, &opts, 1, 3);
+    let (resumed, epochs) = run_counting_epochs(&cfg, &opts);
+    assert_eq!(
+        epochs.first(),
+        Some(&(1, 3)),
+        "continues with epoch 3 of task 1"
+    );
+    same(&uninterrupted, &resumed, "task 1");
+
+    // A state file that is not the one recorded: that task starts over, the result is the same.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), None);
+    run_until_killed_in_task(&cfg, &opts, 2, 3);
+    let state = dir.path().join("task2.epoch2.state.safetensors");
+    let mut bytes = std::fs::read(&state).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&state, bytes).unwrap();
+    let (resumed, epochs) = run_counting_epochs(&cfg, &opts);
+    assert_eq!(epochs.first(), Some(&(2, 1)), "task 2 starts over");
+    same(&uninterrupted, &resumed, "damaged state");
 }

@@ -10,7 +10,13 @@ pub enum WorkerEvent {
     TaskStarted { task: usize, tasks: usize },
     /// The run continues from the state an interrupted attempt saved after `tasks_done` of its
     /// `tasks` tasks (their rows are evaluated again from the checkpoints, not retrained).
-    Resumed { tasks_done: usize, tasks: usize },
+    Resumed {
+        tasks_done: usize,
+        tasks: usize,
+        /// Epochs of the next task restored from its in-task state (0: it starts over).
+        #[serde(default)]
+        epochs_done: usize,
+    },
     /// A batch finished; sent sparingly (for progress display only).
     Progress {
         task: usize,

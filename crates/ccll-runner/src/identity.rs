@@ -3,7 +3,8 @@
 //!
 //! The hash covers the canonical JSON of the whole run config (keys sorted, defaults filled in
 //! by parsing). Where a run executes (device, threads: [`ccll_core::Placement`]) is not part of
-//! the config, so it cannot change the hash. The method section is
+//! the config, so it cannot change the hash; how often it saves its state
+//! (`train.checkpoint_every`) is left out of the hash. The method section is
 //! as the method table reads it: `alpha` / `beta` are kept (filled with their default 1) by the
 //! methods that calibrate and dropped by the others, so `{name: head_only, alpha: 4}` is the
 //! same run as `{name: head_only}` and `{name: ccll}` the same as `{name: ccll, alpha: 1,
@@ -46,9 +47,10 @@ pub fn identity(cfg: &RunConfig) -> Identity {
     }
 }
 
-/// The config as JSON, as hashed.
+/// The config as JSON, as hashed: without `train.checkpoint_every`, which only says how
+/// often the run saves its state ([`RunConfig::computation`]).
 pub fn canonical_value(cfg: &RunConfig) -> Value {
-    cfg.to_json()
+    cfg.computation().to_json()
 }
 
 fn digest(v: &Value) -> String {
@@ -168,6 +170,22 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("ccll sweep --devices"), "{e}");
+    }
+
+    #[test]
+    fn checkpoint_every_does_not_change_the_identity() {
+        let a = cfg(&format!("{BASE}method: {{name: ccll}}\n"));
+        let b = cfg(&format!(
+            "{BASE}method: {{name: ccll}}\ntrain: {{checkpoint_every: 2}}\n"
+        ));
+        assert_eq!(identity(&a), identity(&b));
+        let e = RunConfig::from_yaml(
+            &format!("{BASE}method: {{name: ccll}}\ntrain: {{checkpoint_every: 0}}\n"),
+            "run.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("train.checkpoint_every") && e.contains("at least 1"), "{e}");
     }
 
     #[test]

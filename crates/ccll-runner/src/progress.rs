@@ -168,9 +168,18 @@ impl SweepProgress {
                 line.batch = Some((*batch, *batches));
                 line.loss = Some(*loss);
             }
-            WorkerEvent::Resumed { tasks_done, tasks } if plain => {
+            WorkerEvent::Resumed {
+                tasks_done,
+                tasks,
+                epochs_done,
+            } if plain => {
+                let within = if *epochs_done > 0 {
+                    format!(" and epoch {epochs_done} of task {}", tasks_done + 1)
+                } else {
+                    String::new()
+                };
                 eprintln!(
-                    "  {}: resumed after task {tasks_done}/{tasks} from its checkpoints",
+                    "  {}: resumed after task {tasks_done}/{tasks}{within} from its checkpoints",
                     line.label
                 );
             }

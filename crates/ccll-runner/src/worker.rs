@@ -328,9 +328,21 @@ fn redirect_output(path: &Path) -> std::io::Result<()> {
 fn log_event(e: &WorkerEvent) {
     match e {
         WorkerEvent::TaskStarted { task, tasks } => eprintln!("task {task}/{tasks}: training"),
-        WorkerEvent::Resumed { tasks_done, tasks } => eprintln!(
+        WorkerEvent::Resumed {
+            tasks_done,
+            tasks,
+            epochs_done,
+        } => eprintln!(
             "resuming after task {tasks_done}/{tasks}: tasks 1-{tasks_done} come from this run's \
-             checkpoints (evaluated again, not retrained)"
+             checkpoints (evaluated again, not retrained){}",
+            if *epochs_done > 0 {
+                format!(
+                    "; task {} continues after epoch {epochs_done} from its in-task state",
+                    tasks_done + 1
+                )
+            } else {
+                String::new()
+            }
         ),
         WorkerEvent::Epoch(r) => eprintln!(
             "task {} epoch {}: loss {:.4}, train acc {:.2}%, lr {}, {:.1} s",

@@ -252,3 +252,107 @@ fn run_dir_of(sb: &Sandbox, sweep: &str) -> std::path::PathBuf {
         .find(|p| p.join("result.json").is_file())
         .expect("a run folder with its result")
 }
+
+/// With `train.checkpoint_every: 1`, the runner killed while its worker is inside a task (the
+/// worker is stopped with SIGSTOP once an in-task state is on disk, so the kill lands there):
+/// the rerun continues that task after its saved epoch, and the result is the uninterrupted
+/// run's without the key, which names the same run (the key is not part of the identity).
+#[test]
+fn a_run_killed_inside_a_task_continues_after_its_last_saved_epoch() {
+    let study = test_study("long_run");
+    let whole = Sandbox::new();
+    assert!(run(&mut whole.sweep(&study, &["--no-report"]))
+        .status
+        .success());
+    let expected = whole.rows("long_run")[0].clone();
+
+    let args = ["--no-report", "-o", "train.checkpoint_every=1"];
+    let sb = Sandbox::new();
+    let mut child = sb
+        .sweep(&study, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sweep_dir = sb.runs().join("long_run");
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let state = loop {
+        assert!(Instant::now() < deadline, "no in-task state appeared");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the sweep ended before it could be killed: {status}");
+        }
+        if let Some(path) = state_file(&sweep_dir) {
+            let workers = workers_mentioning(&sb.runs().display().to_string());
+            for &pid in &workers {
+                unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+            }
+            if path.is_file() {
+                break path;
+            }
+            for &pid in &workers {
+                unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    kill_runner(&mut child, &sb);
+    let name = state.file_name().unwrap().to_string_lossy().into_owned();
+    // task<T>.epoch<E>.state.safetensors
+    let (task, epoch) = name
+        .strip_suffix(".state.safetensors")
+        .and_then(|n| n.strip_prefix("task")?.split_once(".epoch"))
+        .and_then(|(t, e)| Some((t.parse::<usize>().ok()?, e.parse::<usize>().ok()?)))
+        .unwrap_or_else(|| panic!("state file {name}"));
+
+    assert!(run(&mut sb.sweep(&study, &args)).status.success());
+    let row = &sb.rows("long_run")[0];
+    assert_eq!(row.status, RunStatus::Finished, "{:?}", row.error);
+    assert_eq!(
+        row.config_hash, expected.config_hash,
+        "the key changed the identity"
+    );
+    let dir = run_dir_of(&sb, "long_run");
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let resumed: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["event"] == "resumed")
+        .collect();
+    assert_eq!(resumed.len(), 1, "{events}");
+    assert_eq!(resumed[0]["tasks_done"], task - 1, "{events}");
+    assert_eq!(resumed[0]["epochs_done"], epoch, "{events}");
+    let first_epoch_after = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .skip_while(|e| e["event"] != "resumed")
+        .find(|e| e["event"] == "epoch")
+        .unwrap();
+    assert_eq!(first_epoch_after["task"], task);
+    assert_eq!(first_epoch_after["epoch"], epoch + 1);
+    let (a, b) = common::block_on(async {
+        let x = ccll_report::Store::open_read_only(&whole.db())
+            .await
+            .unwrap();
+        let y = ccll_report::Store::open_read_only(&sb.db()).await.unwrap();
+        (
+            x.run_result(expected.id).await.unwrap(),
+            y.run_result(row.id).await.unwrap(),
+        )
+    });
+    assert_eq!(a.acc_matrix, b.acc_matrix);
+    assert_eq!(a.loss_matrix, b.loss_matrix);
+    assert_eq!(a.metrics, b.metrics);
+}
+
+/// An in-task state file in the sweep's run folders, if one is there.
+fn state_file(sweep_dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(sweep_dir)
+        .ok()?
+        .flatten()
+        .find_map(|run| {
+            std::fs::read_dir(run.path()).ok()?.flatten().find_map(|f| {
+                let name = f.file_name().to_string_lossy().into_owned();
+                name.ends_with(".state.safetensors").then(|| f.path())
+            })
+        })
+}

@@ -4,7 +4,8 @@
 //! run time, and the linker's default `--as-needed` drops `libtorch_cuda.so` because no symbol
 //! of it is referenced directly, which leaves `tch::Cuda::is_available()` false on GPU machines
 //! (tch-rs issues #329, #907). Call [`emit`] from `build.rs` of a crate that depends on
-//! `torch-sys` directly (that is what makes cargo pass `DEP_TCH_LIBTORCH_LIB`).
+//! `torch-sys` directly (that is what makes cargo pass `DEP_TCH_LIBTORCH_LIB`), and
+//! [`compile_cpp`] for C++ of its own that uses libtorch's C++ API.
 
 use std::path::PathBuf;
 
@@ -27,4 +28,34 @@ pub fn emit() {
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
+}
+
+/// Compiles C++ `files` (relative to the crate) against libtorch's headers, as torch-sys
+/// compiles its own glue (C++17, the ABI of the libtorch build), into a static library
+/// `name` linked into the crate; the symbols it uses come from the libtorch that torch-sys
+/// links.
+pub fn compile_cpp(name: &str, files: &[&str]) {
+    for f in files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let Some(lib) = std::env::var_os("DEP_TCH_LIBTORCH_LIB").map(PathBuf::from) else {
+        panic!(
+            "DEP_TCH_LIBTORCH_LIB is not set: {name} needs libtorch's headers; add torch-sys as \
+             a direct dependency of this crate"
+        );
+    };
+    let include = lib.join("../include");
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_owned());
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .files(files)
+        .compile(name);
 }
