@@ -185,7 +185,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("train.checkpoint_every") && e.contains("at least 1"), "{e}");
+        assert!(
+            e.contains("train.checkpoint_every") && e.contains("at least 1"),
+            "{e}"
+        );
     }
 
     #[test]

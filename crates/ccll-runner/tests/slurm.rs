@@ -239,3 +239,73 @@ fn a_signalled_or_requeued_slurm_job_continues_its_run() {
         assert_eq!(got.loss_matrix, expected.loss_matrix, "{how}");
     }
 }
+
+/// A job that runs into its time limit (`--time 00:01:00`, no warning signal): Slurm ends it
+/// as TIMEOUT, the runner requeues it instead of failing the run (reason in the store), and
+/// the next attempt finishes. The job is a sleep job (`CCLL_SLEEP_JOBS`: it sleeps instead of
+/// training, so the minute it waits costs no CPU); its length is read when it starts, so the
+/// map is shortened once the first attempt is running.
+#[test]
+fn a_job_past_its_time_limit_is_requeued_and_finishes() {
+    let conf = match cluster() {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("SKIPPED: no local Slurm cluster: {why}");
+            return;
+        }
+    };
+    let sb = Sandbox::new();
+    let map = sb.dir.path().join("sleep.json");
+    std::fs::write(&map, r#"{"ewc seed=0": 600}"#).unwrap();
+    let args = [
+        "--executor",
+        "slurm",
+        "--poll-interval",
+        "0.5",
+        "--time",
+        "00:01:00",
+        "--signal-before",
+        "0",
+        "--no-report",
+    ];
+    let child = sb
+        .sweep(&test_study("long_run"), &args)
+        .env("SLURM_CONF", &conf)
+        .env("CCLL_SLEEP_JOBS", &map)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !sb
+        .dir
+        .path()
+        .join("runs/long_run")
+        .read_dir()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|d| d.path().join("worker.log").is_file())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The first attempt has read its 600 s; the next one sleeps 1 s.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    std::fs::write(&map, r#"{"ewc seed=0": 1}"#).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the sweep failed:\n{text}");
+    let row = &sb.rows("long_run")[0];
+    assert_eq!(row.status, RunStatus::Finished, "{:?}\n{text}", row.error);
+    assert_eq!(row.requeues, 1, "{text}");
+    assert_eq!(
+        row.requeue_reason.as_deref(),
+        Some("Slurm state TIMEOUT"),
+        "{text}"
+    );
+}
