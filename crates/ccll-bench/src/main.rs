@@ -108,7 +108,8 @@ train: {epochs: 1, batch_size: 64}
 
 fn worker_command(cli: &Cli, scratch: &std::path::Path) -> anyhow::Result<WorkerCommand> {
     let config = scratch.join("quickstart-run.yaml");
-    std::fs::write(&config, QUICKSTART)?;
+    std::fs::write(&config, QUICKSTART)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", config.display()))?;
     let out = scratch.join("quickstart-out");
     let candidates = [
         cli.ccll.clone(),
@@ -180,13 +181,16 @@ fn main() -> anyhow::Result<()> {
             model.randomize(8);
             let (x, y) = model.random_batch(9);
             if let Some(dir) = dump {
-                std::fs::create_dir_all(dir)?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
                 model.save_weights(&dir.join("weights.safetensors"))?;
                 ccll_bench::model::save_batch(&x, &y, &dir.join("batch.safetensors"))?;
+                let spec_file = dir.join("spec.json");
                 std::fs::write(
-                    dir.join("spec.json"),
+                    &spec_file,
                     spec.reference_spec(&model.config.train, threads, devices[0]),
-                )?;
+                )
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", spec_file.display()))?;
             }
             for _ in 0..2 {
                 let _ = model.step(&x, &y);

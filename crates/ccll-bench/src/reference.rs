@@ -93,7 +93,7 @@ impl Reference {
             eprintln!("keeping {}", dir.path().display());
         }
         let script = dir.path().join("ccll_ref.py");
-        std::fs::write(&script, SCRIPT)?;
+        std::fs::write(&script, SCRIPT).with_context(|| format!("writing {}", script.display()))?;
         Ok(Self {
             python,
             script,
@@ -160,7 +160,10 @@ impl Reference {
             .command("--serve", spec, weights, batch)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log)?)
+            .stderr(
+                std::fs::File::create(&log)
+                    .with_context(|| format!("creating {}", log.display()))?,
+            )
             .spawn()
             .context("starting the PyTorch reference")?;
         let stdin = child.stdin.take().context("reference stdin")?;

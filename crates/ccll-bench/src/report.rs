@@ -247,13 +247,12 @@ impl BenchReport {
 
     /// Writes `dir/STEM.json` and `dir/STEM.md`.
     pub fn write(&self, dir: &Path, stem: &str) -> anyhow::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(
-            dir.join(format!("{stem}.json")),
-            serde_json::to_vec_pretty(self)?,
-        )?;
-        std::fs::write(dir.join(format!("{stem}.md")), self.to_markdown())?;
-        Ok(())
+        let named = |path: &Path, e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
+        std::fs::create_dir_all(dir).map_err(|e| named(dir, e))?;
+        let json = dir.join(format!("{stem}.json"));
+        std::fs::write(&json, serde_json::to_vec_pretty(self)?).map_err(|e| named(&json, e))?;
+        let md = dir.join(format!("{stem}.md"));
+        std::fs::write(&md, self.to_markdown()).map_err(|e| named(&md, e))
     }
 }
 

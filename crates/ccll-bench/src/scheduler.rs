@@ -286,7 +286,8 @@ async fn measure(exe: &Path, quick: bool) -> anyhow::Result<Measured> {
     }
     anyhow::ensure!(by_name.len() == d.len(), "job names are not unique");
     let map = tmp.path().join("sleep.json");
-    std::fs::write(&map, serde_json::to_vec(&by_name)?)?;
+    std::fs::write(&map, serde_json::to_vec(&by_name)?)
+        .with_context(|| format!("writing {}", map.display()))?;
     let runs: Vec<(Option<usize>, f64)> = plan
         .runs
         .iter()

@@ -211,10 +211,11 @@ async fn big_store(cache: &Path) -> anyhow::Result<(PathBuf, Option<f64>)> {
     for ext in ["-wal", "-shm"] {
         let from = PathBuf::from(format!("{}{ext}", tmp.display()));
         if from.exists() {
-            std::fs::rename(&from, format!("{}{ext}", path.display()))?;
+            std::fs::rename(&from, format!("{}{ext}", path.display()))
+                .with_context(|| format!("renaming {}", from.display()))?;
         }
     }
-    std::fs::rename(&tmp, &path)?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))?;
     Ok((path, Some(secs)))
 }
 

@@ -480,7 +480,7 @@ pub fn run(
         }
         (None, BaseSource::Benchmark(source)) => {
             let dir = out.join("pretrain");
-            std::fs::create_dir_all(&dir)?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let root = opts.data_root.as_deref();
             curves = pretrain(cfg, source, image_shape, root, device, &dir, events)?;
             session

@@ -15,8 +15,15 @@ pub struct FileLock {
 
 impl FileLock {
     /// Takes the lock without waiting; `Ok(None)` when another process holds it. The file
-    /// then holds this process's id, for the message the next one prints.
+    /// then holds this process's id, for the message the next one prints. An error names the
+    /// lock file.
     pub fn try_acquire(path: &Path) -> std::io::Result<Option<FileLock>> {
+        Self::acquire(path).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("taking the lock {}: {e}", path.display()))
+        })
+    }
+
+    fn acquire(path: &Path) -> std::io::Result<Option<FileLock>> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }

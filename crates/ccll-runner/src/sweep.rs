@@ -15,7 +15,6 @@ use crate::resume::{reconcile, Resume};
 use crate::rows::new_run;
 use crate::scheduler::{Scheduler, SweepOutcome};
 use crate::study::{Problems, Study};
-use anyhow::Context as _;
 use ccll_report::{NewSweep, Store};
 use std::path::PathBuf;
 
@@ -127,9 +126,7 @@ pub async fn sweep(opts: &SweepOptions) -> anyhow::Result<u8> {
     };
     // ...and one per sweep in a store, whichever runs folder each runner was given.
     let store_lock_path = crate::layout::store_sweep_lock(&opts.db, &name);
-    let Some(_store_lock) = FileLock::try_acquire(&store_lock_path)
-        .with_context(|| format!("taking the lock {}", store_lock_path.display()))?
-    else {
+    let Some(_store_lock) = FileLock::try_acquire(&store_lock_path)? else {
         anyhow::bail!(
             "another `ccll sweep` (pid {}) is running sweep `{name}` in the store {} (lock {}), \
              with another runs folder; wait for it or stop it first",

@@ -253,7 +253,9 @@ fn sleep_job(
             },
         ),
         JobKind::Run => {
-            std::fs::write(job.out_dir.join(CONFIG_FILE), serde_yaml::to_string(cfg)?)?;
+            let config = job.out_dir.join(CONFIG_FILE);
+            std::fs::write(&config, serde_yaml::to_string(cfg)?)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", config.display()))?;
             let mut acc = TaskMatrix::new();
             acc.push_row(&[0.0], 1);
             let result = RunResult {

@@ -22,8 +22,16 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
-    let stored: RunResult =
-        serde_json::from_str(&std::fs::read_to_string(a.run.join(RESULT_FILE))?)?;
+    let result_file = a.run.join(RESULT_FILE);
+    let text = std::fs::read_to_string(&result_file).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e} (is {} a finished run's folder?)",
+            result_file.display(),
+            a.run.display()
+        )
+    })?;
+    let stored: RunResult = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not a run result: {e}", result_file.display()))?;
     let again = reevaluate(&a.run, a.data_root.as_deref(), &a.placement.placement())?;
     let last = stored.acc_matrix.rows() - 1;
     let mut same = true;
