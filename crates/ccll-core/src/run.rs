@@ -130,6 +130,20 @@ fn remove_in_task_states(dir: &Path, keep: Option<&Path>) {
 }
 
 impl RunProgress {
+    /// The in-task state of the task after the finished ones, if there is a sound one (a
+    /// damaged or replaced file is not used: that task starts over, said in the log).
+    fn next_task_state(&self) -> Option<EpochState> {
+        let next = self.tasks_done + 1;
+        let s = self.in_task.as_ref().filter(|s| s.task == next)?;
+        match s.read_state() {
+            Ok(state) => Some(state),
+            Err(e) => {
+                tracing::warn!("in-task state not used ({e:#}); task {next} starts over");
+                None
+            }
+        }
+    }
+
     /// The resumable state in `dir` for `config` (see [`RunProgress::config`]), if there is
     /// one that belongs to it and whose checkpoint files are all there.
     pub fn read(dir: &Path, config: &str) -> Option<Self> {
@@ -344,8 +358,11 @@ pub fn train_base(
         anyhow::anyhow!("method `{}` does not use a shared base", cfg.method.name())
     })?;
     let key = spec.key();
+    // Not in the key: how often the job saves its state.
+    let checkpoint_every = cfg.train.checkpoint_every.unwrap_or(0);
     // From here on only what the key covers.
     let cfg = &spec.run_config(&cfg.method);
+    let computation = serde_yaml::to_string(cfg)?;
     let device = placement.apply().map_err(anyhow::Error::msg)?;
     let bench = load_data(cfg, data_root)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -369,9 +386,31 @@ pub fn train_base(
     }
     if includes_task1 {
         let data = DeviceTask::all_of(&bench, device);
+        // A killed attempt of this job may have left task 1's in-task state.
+        let resume = RunProgress::read(dir, &computation).and_then(|p| p.next_task_state());
+        if let Some(state) = &resume {
+            events(WorkerEvent::Resumed {
+                tasks_done: 0,
+                tasks: data.len(),
+                epochs_done: state.records.len(),
+            });
+        }
         events(WorkerEvent::TaskStarted {
             task: 1,
             tasks: data.len(),
+        });
+        let before = RunProgress {
+            config: computation.clone(),
+            tasks_done: 0,
+            curves: curves.clone(),
+            artifacts: Vec::new(),
+            in_task: None,
+        };
+        let mut save = |state: &EpochState| save_in_task_state(dir, 1, state, before.clone());
+        let checkpoints = (checkpoint_every > 0 || resume.is_some()).then(|| EpochCheckpoints {
+            every: checkpoint_every,
+            resume,
+            save: &mut save,
         });
         curves.extend(train_task(
             strategy.as_mut(),
@@ -380,9 +419,11 @@ pub fn train_base(
             &cfg.train,
             cfg.base_epochs(),
             events,
-            None,
+            checkpoints,
         )?);
         strategy.save(dir, 0)?;
+        let _ = std::fs::remove_file(dir.join(PROGRESS_FILE));
+        remove_in_task_states(dir, None);
     }
     let manifest = BaseManifest {
         key,
@@ -433,17 +474,7 @@ pub fn run(
     if let Some(p) = resumed {
         // The base, and every task up to `done`, come back from this run's own checkpoints;
         // the task after them from its in-task state, if it has a sound one.
-        in_task = p.in_task.and_then(|s| match s.read_state() {
-            Ok(state) if s.task == done + 1 => Some(state),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(
-                    "in-task state not used ({e:#}); task {} starts over",
-                    done + 1
-                );
-                None
-            }
-        });
+        in_task = p.next_task_state();
         events(WorkerEvent::Resumed {
             tasks_done: done,
             tasks: n,

@@ -6,6 +6,7 @@
 
 mod common;
 
+use ccll_core::checkpoint::read_tensors;
 use ccll_core::run::{run, train_base, RunOptions, PROGRESS_FILE};
 use ccll_core::{Placement, RunConfig};
 use ccll_results::{RunResult, WorkerEvent};
@@ -278,4 +279,57 @@ fn an_in_task_state_of_task_1_resumes_and_a_damaged_one_restarts_its_task() {
     let (resumed, epochs) = run_counting_epochs(&cfg, &opts);
     assert_eq!(epochs.first(), Some(&(2, 1)), "task 2 starts over");
     same(&uninterrupted, &resumed, "damaged state");
+}
+
+#[test]
+fn a_base_job_killed_inside_task_1_continues_after_its_last_saved_epoch() {
+    let _rng = exclusive();
+    let whole = tempfile::tempdir().unwrap();
+    train_base(
+        &config("ccll", 3),
+        None,
+        whole.path(),
+        &Placement::cpu(1),
+        &mut |_| {},
+    )
+    .unwrap();
+
+    let cfg = config_with("ccll", 3, ", checkpoint_every: 1");
+    let dir = tempfile::tempdir().unwrap();
+    let killed = catch_unwind(AssertUnwindSafe(|| {
+        train_base(&cfg, None, dir.path(), &Placement::cpu(1), &mut |e| {
+            if matches!(&e, WorkerEvent::Epoch(r) if r.epoch == 3) {
+                panic!("killed after epoch 3");
+            }
+        })
+    }));
+    assert!(killed.is_err());
+    assert!(dir.path().join("task1.epoch2.state.safetensors").is_file());
+    let mut epochs = Vec::new();
+    let manifest = train_base(&cfg, None, dir.path(), &Placement::cpu(1), &mut |e| {
+        if let WorkerEvent::Epoch(r) = e {
+            epochs.push(r.epoch);
+        }
+    })
+    .unwrap();
+    assert_eq!(epochs, [3], "only the epoch after the saved state");
+    assert_eq!(
+        manifest.curves.len(),
+        3,
+        "the saved epochs' records come back"
+    );
+    for file in ["base.safetensors", "task1.safetensors"] {
+        // Tensors, not bytes: the metadata's key order is not fixed.
+        let (a, _) = read_tensors(&whole.path().join(file)).unwrap();
+        let (b, _) = read_tensors(&dir.path().join(file)).unwrap();
+        assert_eq!(a.len(), b.len(), "{file}");
+        for (name, t) in &a {
+            assert!(
+                t.equal(&b[name]),
+                "{file}: {name} differs from an uninterrupted job's"
+            );
+        }
+    }
+    assert!(!dir.path().join(PROGRESS_FILE).exists());
+    assert!(!dir.path().join("task1.epoch2.state.safetensors").exists());
 }

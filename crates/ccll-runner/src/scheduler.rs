@@ -405,7 +405,21 @@ impl Scheduler<'_> {
                 st.bases[b] = BaseState::Ready;
                 continue;
             }
-            fresh_dir(&base.dir)?;
+            // A killed attempt's in-task state of task 1 is kept: the job continues from it.
+            if !base.dir.join(ccll_core::run::PROGRESS_FILE).is_file() {
+                if let Err(e) = fresh_dir(&base.dir) {
+                    // Its runs fail with this (fail_orphans); the other bases go on.
+                    let error =
+                        format!("cannot prepare the base folder {}: {e}", base.dir.display());
+                    progress.println(&format!("{}: {error}", base.label));
+                    st.outcome.bases_failed += 1;
+                    st.bases[b] = BaseState::Failed(Failure {
+                        error,
+                        log_tail: String::new(),
+                    });
+                    continue;
+                }
+            }
             let job = Job {
                 kind: JobKind::Base,
                 name: base.label.clone(),

@@ -277,3 +277,50 @@ fn a_run_whose_folder_cannot_be_written_fails_alone() {
         "the report is written"
     );
 }
+
+/// A shared base whose folder cannot be prepared (replaced by a file) fails that base job and
+/// the runs that need it, with the path in their error; the other base and its runs finish.
+#[test]
+fn a_base_whose_folder_cannot_be_written_fails_its_runs_alone() {
+    let sb = Sandbox::new();
+    let study = test_study("synthetic");
+    assert!(run(sb.sweep(&study, &["--no-report"])).status.success());
+    let victim = std::fs::read_dir(sb.runs().join("bases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("base.json").is_file())
+        .unwrap();
+    std::fs::remove_dir_all(&victim).unwrap();
+    std::fs::write(&victim, "not a folder").unwrap();
+
+    let out = run(sb.sweep(&study, &["--force", "--no-report"]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "failed runs make the exit status 1"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("base jobs: 0 trained, 1 failed"),
+        "{stdout}"
+    );
+    let rows = sb.rows("synthetic");
+    let failed: Vec<_> = rows
+        .iter()
+        .filter(|r| r.status == RunStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), 2, "the two ccll runs of that seed: {rows:?}");
+    for r in &failed {
+        let error = r.error.as_deref().unwrap_or("");
+        assert!(
+            error.contains("cannot prepare the base folder")
+                && error.contains(&victim.display().to_string()),
+            "{error}"
+        );
+    }
+    let finished = rows
+        .iter()
+        .filter(|r| r.status == RunStatus::Finished)
+        .count();
+    assert_eq!(finished, 3, "{rows:?}");
+}
