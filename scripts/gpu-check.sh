@@ -61,7 +61,7 @@ else
   run_device=cpu
   arch=convnet; width=8; image=16; per_class=16; epochs=1
   only="convnet w32 28px task2 α1"
-  bench_flags=(--quick --rounds 1 --threads 1)
+  bench_flags=(--quick --rounds 1 --threads 1 --no-compile)
 fi
 benchmark="{name: synthetic, tasks: 3, classes_per_task: 2, image_size: $image, channels: 3,
              train_per_class: $per_class, test_per_class: $per_class}"

@@ -42,6 +42,8 @@ pub struct Options {
     pub rounds: usize,
     /// Only models whose label contains this text (parts 1 and 2).
     pub only: Option<String>,
+    /// Also measure against the reference under torch.compile (part 1).
+    pub compile: bool,
 }
 
 impl Options {

@@ -41,6 +41,10 @@ struct Cli {
     /// Only the models whose label contains this text (parts 1 and 2), e.g. `convnet`.
     #[arg(long, global = true)]
     only: Option<String>,
+    /// Part 1 without the torch.compile column (its compilation takes about a minute per
+    /// model on 2 cores).
+    #[arg(long, global = true)]
+    no_compile: bool,
     /// Folder for reusable inputs (the 10,000-run store).
     #[arg(long, global = true, default_value = "target/ccll-bench")]
     cache: PathBuf,
@@ -173,6 +177,7 @@ fn main() -> anyhow::Result<()> {
         quick: cli.quick,
         rounds: cli.rounds,
         only: cli.only.clone(),
+        compile: !cli.no_compile,
     };
     let devices = devices(&cli.device)?;
     if let Cmd::Steps { steps, dump } = &cli.command {

@@ -110,6 +110,27 @@ impl ModelSpec {
 
     /// The description the PyTorch reference takes (`--spec`).
     pub fn reference_spec(&self, cfg: &TrainConfig, threads: usize, device: Device) -> String {
+        self.reference_spec_value(cfg, threads, device).to_string()
+    }
+
+    /// The same, with the reference's forward under torch.compile.
+    pub fn compiled_reference_spec(
+        &self,
+        cfg: &TrainConfig,
+        threads: usize,
+        device: Device,
+    ) -> String {
+        let mut v = self.reference_spec_value(cfg, threads, device);
+        v["compile"] = serde_json::Value::Bool(true);
+        v.to_string()
+    }
+
+    fn reference_spec_value(
+        &self,
+        cfg: &TrainConfig,
+        threads: usize,
+        device: Device,
+    ) -> serde_json::Value {
         serde_json::json!({
             "arch": self.arch,
             "width": self.width,
@@ -125,7 +146,6 @@ impl ModelSpec {
             "threads": threads,
             "device": ccll_core::device::device_name(device),
         })
-        .to_string()
     }
 }
 

@@ -53,6 +53,9 @@ pub struct Figure {
     pub target: Target,
     /// Whether the target is met; `None` when there is no target or no ratio.
     pub met: Option<bool>,
+    /// Ours against the reference under torch.compile (training throughput only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiled_ratio: Option<f64>,
     pub notes: String,
 }
 
@@ -76,6 +79,7 @@ impl Figure {
             ratio: Some(ratio),
             met: target.met(ratio),
             target,
+            compiled_ratio: None,
             notes: String::new(),
         }
     }
@@ -91,6 +95,7 @@ impl Figure {
             ratio: None,
             target: Target::None,
             met: None,
+            compiled_ratio: None,
             notes: String::new(),
         }
     }
@@ -114,6 +119,12 @@ impl Figure {
         self
     }
 
+    /// Adds ours / (the reference under torch.compile).
+    pub fn compiled(mut self, ratio: f64) -> Self {
+        self.compiled_ratio = Some(ratio);
+        self
+    }
+
     /// A figure that could not be measured: shown with the reason, target not met.
     pub fn failed(section: &str, name: impl Into<String>, target: Target, why: String) -> Self {
         Self {
@@ -128,6 +139,7 @@ impl Figure {
                 _ => Some(false),
             },
             target,
+            compiled_ratio: None,
             notes: why,
         }
     }
@@ -206,14 +218,29 @@ impl BenchReport {
                 .unwrap_or_default(),
             if m.quick { ", quick mode" } else { "" },
         );
-        s.push_str("| figure | ours | reference | ratio | target | met | notes |\n");
-        s.push_str("|---|---:|---:|---:|---|---|---|\n");
+        // The torch.compile column only where part 1 measured it.
+        let compiled = self.figures.iter().any(|f| f.compiled_ratio.is_some());
+        let (extra_head, extra_rule, extra_blank) = if compiled {
+            (" ours / torch.compile |", "---:|", " |")
+        } else {
+            ("", "", "")
+        };
+        let _ = writeln!(
+            s,
+            "| figure | ours | reference | ratio | target | met |{extra_head} notes |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---|---|{extra_rule}---|");
         let mut section = "";
         for f in &self.figures {
             if f.section != section {
                 section = &f.section;
-                let _ = writeln!(s, "| **{section}** | | | | | | |");
+                let _ = writeln!(s, "| **{section}** | | | | | |{extra_blank} |");
             }
+            let compiled_cell = match (compiled, f.compiled_ratio) {
+                (false, _) => String::new(),
+                (true, Some(r)) => format!(" {} |", ratio(r)),
+                (true, None) => " - |".to_string(),
+            };
             let unit = if f.unit.is_empty() {
                 String::new()
             } else {
@@ -221,7 +248,7 @@ impl BenchReport {
             };
             let _ = writeln!(
                 s,
-                "| {} | {}{} | {} | {} | {} | {} | {} |",
+                "| {} | {}{} | {} | {} | {} | {} |{} {} |",
                 f.name,
                 number(f.ours),
                 unit,
@@ -233,6 +260,7 @@ impl BenchReport {
                     Some(false) => "**no**",
                     None => "-",
                 },
+                compiled_cell,
                 f.notes.replace('|', "/"),
             );
         }

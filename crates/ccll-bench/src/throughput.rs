@@ -209,15 +209,19 @@ pub fn check_equivalence_with(
 }
 
 /// What [`measure`] found: wall-clock images/s of both sides per round (paired), and the
-/// same from CPU time (process CPU seconds, all threads), which a busy machine disturbs less.
+/// same from CPU time (process CPU seconds, all threads), which a busy machine disturbs less;
+/// with `Options::compile`, ours against the reference under torch.compile too (or why that
+/// could not be measured).
 #[derive(Debug, Clone)]
 pub struct Speed {
     pub wall: Paired,
     pub cpu: Paired,
     pub steps: usize,
+    pub compiled: Option<Result<Paired, String>>,
 }
 
-/// Training images per second of ours and of the reference, alternating timed blocks.
+/// Training images per second of ours and of the reference (eager, then compiled when asked),
+/// alternating timed blocks.
 pub fn measure(
     reference: &Reference,
     spec: &ModelSpec,
@@ -231,16 +235,17 @@ pub fn measure(
     let (weights, batch) = files(reference, spec, "speed");
     model.save_weights(&weights)?;
     save_batch(&x, &y, &batch)?;
-    let mut server = reference.serve(
-        &spec.reference_spec(&model.config.train, threads, device),
-        &weights,
-        &batch,
-    )?;
-    anyhow::ensure!(
-        server.threads == threads,
-        "the reference runs {} threads, ours {threads}",
-        server.threads
-    );
+    let train = model.config.train.clone();
+    let start = |spec_json: String| -> anyhow::Result<crate::reference::Server> {
+        let server = reference.serve(&spec_json, &weights, &batch)?;
+        anyhow::ensure!(
+            server.threads == threads,
+            "the reference runs {} threads, ours {threads}",
+            server.threads
+        );
+        Ok(server)
+    };
+    let mut eager = start(spec.reference_spec(&train, threads, device))?;
     // Warm-up: allocator, oneDNN primitives, autograd graph caches, on both sides.
     let mut step_time = f64::INFINITY;
     for _ in 0..opts.warmup_steps() {
@@ -250,48 +255,85 @@ pub fn measure(
         });
         step_time = step_time.min(t);
     }
-    server.run(opts.warmup_steps())?;
+    eager.run(opts.warmup_steps())?;
     let steps = steps_for(step_time, opts.block_seconds(), 500);
     let rounds = opts.rounds_for(2.0 * steps as f64 * step_time);
-    let images = (steps as i64 * spec.batch) as f64;
-    let debug = std::env::var_os("CCLL_BENCH_DEBUG").is_some();
-    let (mut ours_cpu, mut theirs_cpu) = (Vec::new(), Vec::new());
-    let wall = alternate(
+    let block = Block {
+        steps,
         rounds,
-        || -> anyhow::Result<f64> {
-            let cpu = cpu_seconds();
-            let (t, _) = seconds(|| {
-                for _ in 0..steps {
-                    let _ = model.step(&x, &y);
+        images: (steps as i64 * spec.batch) as f64,
+    };
+    let (wall, cpu) = block.against(&mut model, &x, &y, &mut eager)?;
+    drop(eager);
+    let compiled = opts.compile.then(|| {
+        let mut server = start(spec.compiled_reference_spec(&train, threads, device))?;
+        // The first steps compile (about a minute on 2 cores); later ones run the kernels.
+        server.run(opts.warmup_steps())?;
+        Ok(block.against(&mut model, &x, &y, &mut server)?.0)
+    });
+    Ok(Speed {
+        wall,
+        cpu,
+        steps,
+        compiled: compiled.map(|r: anyhow::Result<Paired>| r.map_err(|e| format!("{e:#}"))),
+    })
+}
+
+/// One comparison's timed blocks: `steps` training steps per block, `rounds` rounds.
+struct Block {
+    steps: usize,
+    rounds: usize,
+    images: f64,
+}
+
+impl Block {
+    /// Ours and `server` in alternating blocks: wall-clock and CPU-time images/s, paired.
+    fn against(
+        &self,
+        model: &mut BenchModel,
+        x: &tch::Tensor,
+        y: &tch::Tensor,
+        server: &mut crate::reference::Server,
+    ) -> anyhow::Result<(Paired, Paired)> {
+        let (steps, images) = (self.steps, self.images);
+        let debug = std::env::var_os("CCLL_BENCH_DEBUG").is_some();
+        let (mut ours_cpu, mut theirs_cpu) = (Vec::new(), Vec::new());
+        let wall = alternate(
+            self.rounds,
+            || -> anyhow::Result<f64> {
+                let cpu = cpu_seconds();
+                let (t, _) = seconds(|| {
+                    for _ in 0..steps {
+                        let _ = model.step(x, y);
+                    }
+                    model.sync();
+                });
+                let c = cpu_seconds() - cpu;
+                ours_cpu.push(images / c);
+                if debug {
+                    eprintln!(
+                        "  ours   {:8.1} img/s  {:8.1} img/cpu-s",
+                        images / t,
+                        images / c
+                    );
                 }
-                model.sync();
-            });
-            let c = cpu_seconds() - cpu;
-            ours_cpu.push(images / c);
-            if debug {
-                eprintln!(
-                    "  ours   {:8.1} img/s  {:8.1} img/cpu-s",
-                    images / t,
-                    images / c
-                );
-            }
-            Ok(images / t)
-        },
-        || -> anyhow::Result<f64> {
-            let r = server.run(steps)?;
-            theirs_cpu.push(images / r.cpu_seconds);
-            if debug {
-                eprintln!(
-                    "  torch  {:8.1} img/s  {:8.1} img/cpu-s",
-                    r.images_per_s,
-                    images / r.cpu_seconds
-                );
-            }
-            Ok(r.images_per_s)
-        },
-    )?;
-    let cpu = Paired::new(ours_cpu, theirs_cpu);
-    Ok(Speed { wall, cpu, steps })
+                Ok(images / t)
+            },
+            || -> anyhow::Result<f64> {
+                let r = server.run(steps)?;
+                theirs_cpu.push(images / r.cpu_seconds);
+                if debug {
+                    eprintln!(
+                        "  torch  {:8.1} img/s  {:8.1} img/cpu-s",
+                        r.images_per_s,
+                        images / r.cpu_seconds
+                    );
+                }
+                Ok(r.images_per_s)
+            },
+        )?;
+        Ok((wall, Paired::new(ours_cpu, theirs_cpu)))
+    }
 }
 
 /// Every figure of part 1 on `device`: an equivalence row and a throughput row per model.
@@ -358,7 +400,8 @@ pub fn run(reference: &Reference, device: Device, opts: &Options) -> Vec<Figure>
                 } else {
                     "NOT the same function as the reference (see the check above)"
                 })
-                .note(note),
+                .note(note)
+                .with_compiled(speed.compiled.as_ref()),
             ),
             Err(err) => figures.push(Figure::failed(
                 SECTION,
@@ -369,4 +412,19 @@ pub fn run(reference: &Reference, device: Device, opts: &Options) -> Vec<Figure>
         }
     }
     figures
+}
+
+impl Figure {
+    /// The torch.compile comparison of a throughput figure: its ratio, or why it is missing.
+    fn with_compiled(self, compiled: Option<&Result<Paired, String>>) -> Self {
+        match compiled {
+            None => self,
+            Some(Ok(p)) => self.compiled(p.ratio()).note(format!(
+                "torch.compile (inductor): {:.0} img/s, ours / compiled median of {}",
+                p.median_b(),
+                p.spread()
+            )),
+            Some(Err(e)) => self.note(format!("torch.compile not measured: {e}")),
+        }
+    }
 }
