@@ -36,3 +36,28 @@ pub fn on_signal(kinds: &[SignalKind], then: impl FnOnce() + Send + 'static) {
         then();
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// What the runner relies on while it draws the report (and the worker while it trains):
+    /// a signal that arrives while the calling thread is busy runs the action.
+    #[test]
+    fn the_action_runs_when_the_signal_arrives_while_the_caller_is_busy() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        on_signal(&[SignalKind::user_defined1()], move || {
+            let _ = tx.send(());
+        });
+        // SAFETY: raise has no preconditions; SIGUSR1 is handled by the listener above.
+        unsafe { libc::raise(libc::SIGUSR1) };
+        // Busy, not polling anything, as the runner is while drawing.
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(200) {
+            std::hint::spin_loop();
+        }
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the action did not run");
+    }
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Where SCM's time goes on CPU: the grouped 3x3 convolution with `alpha` channels per group
+(what ccll runs) against other formulations of the same function, in PyTorch (the same
+libtorch and oneDNN that ccll links), channels-last (NHWC) as ccll's CPU activations are.
+
+    .venv/bin/python crates/ccll-bench/reference/scm_formulations.py [--threads 2]
+
+Formulations, each checked to give the grouped conv's values:
+  grouped    conv2d(groups = C / alpha), NHWC              (ccll's today)
+  nchw       the same on a contiguous NCHW copy of the input
+  shifted    alpha depthwise convs over the input with its channels rotated within each group
+             (torch.roll on an [N, H, W, C/alpha, alpha] view), summed
+  dense      one dense conv with a block-diagonal weight (C/alpha x the FLOPs)
+Prints milliseconds per call (batch 64) for layer shapes of convnet w32 and resnet18_cifar
+w64, and what a channel rotation alone costs against a plain copy.
+"""
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def ms(f, n=30):
+    for _ in range(5):
+        f()
+    t = time.perf_counter()
+    for _ in range(n):
+        f()
+    return (time.perf_counter() - t) / n * 1e3
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cl = torch.channels_last
+    print(f"torch {torch.__version__}, {args.threads} threads; ms per call, batch 64")
+    for c, h in [(32, 28), (64, 32), (128, 16), (256, 8)]:
+        x = torch.randn(64, c, h, h).contiguous(memory_format=cl)
+        xv = x.permute(0, 2, 3, 1)
+        rot = ms(lambda: torch.roll(xv.reshape(64, h, h, c // 2, 2), 1, -1))
+        print(f"C{c} {h}x{h}: channel rotation within pairs {rot:.2f}, plain copy {ms(x.clone):.2f}")
+        for a in [1, 2, 4, 8]:
+            w = torch.randn(c, a, 3, 3)
+            g = c // a
+            idx = torch.arange(c)
+            i = idx % a
+            shifts = [w[idx, (i + s) % a].unsqueeze(1).contiguous(memory_format=cl) for s in range(a)]
+            dense_w = torch.zeros(c, c, 3, 3)
+            for o in range(c):
+                dense_w[o, (o // a) * a:(o // a + 1) * a] = w[o]
+            dense_w = dense_w.contiguous(memory_format=cl)
+            wl = w.contiguous(memory_format=cl)
+            xc = x.contiguous()
+
+            def shifted():
+                out = F.conv2d(x, shifts[0], padding=1, groups=c)
+                view = xv.reshape(64, h, h, g, a)
+                for s in range(1, a):
+                    xs = torch.roll(view, -s, -1).reshape(64, h, h, c).permute(0, 3, 1, 2)
+                    out = out + F.conv2d(xs, shifts[s], padding=1, groups=c)
+                return out
+
+            with torch.no_grad():
+                ref = F.conv2d(x, wl, padding=1, groups=g)
+                for name, f in [
+                    ("shifted", shifted),
+                    ("nchw", lambda: F.conv2d(xc, w, padding=1, groups=g)),
+                    ("dense", lambda: F.conv2d(x, dense_w, padding=1)),
+                ]:
+                    err = (f() - ref).abs().max().item()
+                    assert err < 1e-3, f"{name} differs by {err}"
+                times = {
+                    "grouped": ms(lambda: F.conv2d(x, wl, padding=1, groups=g)),
+                    "nchw": ms(lambda: F.conv2d(xc, w, padding=1, groups=g)),
+                    "shifted": ms(shifted),
+                    "dense": ms(lambda: F.conv2d(x, dense_w, padding=1)),
+                }
+            best = min(times, key=times.get)
+            cells = "  ".join(f"{k} {v:6.2f}" for k, v in times.items())
+            print(f"  alpha {a}: {cells}   fastest: {best}")
+
+
+if __name__ == "__main__":
+    main()
