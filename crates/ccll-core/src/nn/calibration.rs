@@ -115,11 +115,20 @@ pub struct CalibrationLayer {
 
 impl CalibrationLayer {
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let y = match &self.scm {
-            Some(scm) => scm.forward(x),
-            None => x.shallow_clone(),
+        let (y, fresh) = match &self.scm {
+            Some(scm) => (scm.forward(x), true),
+            None => (x.shallow_clone(), false),
         };
         match &self.ccm {
+            // Inference: the gate multiplies SCM's own output in place, sparing a full-size
+            // tensor (allocation and first touch) per layer; same values. Not when autograd
+            // records (training needs y for the gate's gradient) or when y is the caller's.
+            Some(ccm) if fresh && !y.requires_grad() => {
+                let gate = ccm.gate(&y, train);
+                let mut y = y;
+                let _ = y.g_mul_(&gate);
+                y
+            }
             Some(ccm) => ccm.forward(&y, train),
             None => y,
         }
