@@ -29,12 +29,19 @@ impl Target {
 
     pub fn text(self) -> String {
         match self {
-            Target::AtLeast(v) => format!(">= {v}"),
-            Target::AtMost(v) => format!("<= {v}"),
+            // Three decimals at most: targets derived from a measurement (1.062 = FLOPs + 0.05).
+            Target::AtLeast(v) => format!(">= {}", short(v)),
+            Target::AtMost(v) => format!("<= {}", short(v)),
             Target::Within(t) => format!("1 ± {t:.0e}"),
             Target::None => "-".into(),
         }
     }
+}
+
+/// `v` with at most three decimals, trailing zeros dropped (1.2, 1.062).
+fn short(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// One row of the table.
