@@ -43,9 +43,14 @@ impl Scm {
         }
     }
 
+    /// The kernel of `X + GConv(X)`: the weight with the identity folded in.
+    fn kernel(&self) -> Tensor {
+        &self.weight + &self.identity
+    }
+
     pub fn forward(&self, x: &Tensor) -> Tensor {
         x.conv2d(
-            &(&self.weight + &self.identity),
+            &self.kernel(),
             None::<Tensor>,
             [1, 1],
             [1, 1],
@@ -188,14 +193,8 @@ impl MultiTask<'_> {
                     .map(|c| c.map(|c| c.layer(layer)))
                     .collect();
                 let mut s = y.shallow_clone();
-                if layers.iter().flatten().any(|l| l.scm.is_some()) {
-                    s = mix(layers.iter().enumerate().map(|(t, l)| {
-                        let out = match l.and_then(|l| l.scm.as_ref()) {
-                            Some(scm) => scm.forward(y),
-                            None => y.shallow_clone(),
-                        };
-                        out * w(t)
-                    }));
+                if let Some(any) = layers.iter().flatten().find_map(|l| l.scm.as_ref()) {
+                    s = mixed_scm(&layers, any, y, weights);
                 }
                 if layers.iter().flatten().any(|l| l.ccm.is_some()) {
                     let gate = mix(layers.iter().enumerate().map(|(t, l)| {
@@ -209,6 +208,44 @@ impl MultiTask<'_> {
                 s
             }
         }
+    }
+}
+
+/// The superposed SCM `sum_t w_t SCM_t(y)` (per-image weights `w` `[B, T]`) in one
+/// convolution instead of T: SCM is linear in its kernel, so the mixture is each image's
+/// convolution with its own kernel `sum_t w_t (W_t + I)` (a task without SCM contributes the
+/// identity kernel). The batch is folded into the channels, `[1, B*C, H, W]` with `B*C/alpha`
+/// groups, so one grouped convolution serves every image, forward and backward (the gradient
+/// by `w` comes from the per-image kernels' gradient). Every task of a run has the same alpha.
+fn mixed_scm(layers: &[Option<&CalibrationLayer>], any: &Scm, y: &Tensor, w: &Tensor) -> Tensor {
+    let kernels: Vec<Tensor> = layers
+        .iter()
+        .map(|l| match l.and_then(|l| l.scm.as_ref()) {
+            Some(scm) => scm.kernel().contiguous().view([1, -1]),
+            None => any.identity.contiguous().view([1, -1]),
+        })
+        .collect();
+    let (b, c, h, width) = y.size4().expect("an [N, C, H, W] activation");
+    let alpha = any.weight.size()[1];
+    let mixed = w
+        .matmul(&Tensor::cat(&kernels, 0))
+        .view([b * c, alpha, 3, 3]);
+    let out = y
+        .contiguous()
+        .view([1, b * c, h, width])
+        .conv2d(
+            &mixed,
+            None::<Tensor>,
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            b * c / alpha,
+        )
+        .view([b, c, h, width]);
+    if super::conv_bn::is_channels_last(y) {
+        super::conv_bn::to_channels_last(&out)
+    } else {
+        out
     }
 }
 

@@ -176,7 +176,7 @@ pub fn is_channels_last(t: &Tensor) -> bool {
 /// The same tensor laid out channels-last. A CPU convolution with a single input channel
 /// returns NCHW even with a channels-last weight (oneDNN cannot tell the weight's layout then),
 /// and one copy there puts the rest of the network in NHWC.
-fn to_channels_last(y: &Tensor) -> Tensor {
+pub(super) fn to_channels_last(y: &Tensor) -> Tensor {
     y.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
