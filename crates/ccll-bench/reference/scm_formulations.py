@@ -11,6 +11,11 @@ Formulations, each checked to give the grouped conv's values:
   shifted    alpha depthwise convs over the input with its channels rotated within each group
              (torch.roll on an [N, H, W, C/alpha, alpha] view), summed
   dense      one dense conv with a block-diagonal weight (C/alpha x the FLOPs)
+  offsets    2 alpha - 1 depthwise convs over views of one padded copy of the input shifted
+             by -(alpha-1)..(alpha-1) channels (a view, not a rotation: NHWC keeps a pixel's
+             channels adjacent, and the taps that would cross a group get weight 0), summed
+  multiplier one depthwise conv with channel multiplier alpha (each input channel feeds the
+             alpha outputs of its group), then the sum over the group's inputs
 Prints milliseconds per call (batch 64) for layer shapes of convnet w32 and resnet18_cifar
 w64, and what a channel rotation alone costs against a plain copy.
 """
@@ -56,6 +61,35 @@ def main():
             wl = w.contiguous(memory_format=cl)
             xc = x.contiguous()
 
+            offset_ws = []
+            for d in range(-(a - 1), a):
+                src = i + d
+                ok = (src >= 0) & (src < a)
+                wd = torch.zeros(c, 1, 3, 3)
+                wd[ok, 0] = w[idx[ok], src[ok]]
+                offset_ws.append(wd.contiguous(memory_format=cl))
+            mult_w = torch.zeros(c * a, 1, 3, 3)
+            for gi in range(g):
+                for j in range(a):
+                    for m in range(a):
+                        mult_w[(gi * a + j) * a + m, 0] = w[gi * a + m, j]
+            mult_w = mult_w.contiguous(memory_format=cl)
+
+            def offsets():
+                n = x.numel()
+                padded = F.pad(xv.reshape(-1), (a - 1, a - 1))
+                out = None
+                for k, wd in enumerate(offset_ws):
+                    v = padded.narrow(0, k, n).view(64, h, h, c).permute(0, 3, 1, 2)
+                    y = F.conv2d(v, wd, padding=1, groups=c)
+                    out = y if out is None else out.add_(y)
+                return out
+
+            def multiplier():
+                y = F.conv2d(x, mult_w, padding=1, groups=c)
+                s = y.permute(0, 2, 3, 1).reshape(64, h, h, g, a, a).sum(4)
+                return s.reshape(64, h, h, c).permute(0, 3, 1, 2)
+
             def shifted():
                 out = F.conv2d(x, shifts[0], padding=1, groups=c)
                 view = xv.reshape(64, h, h, g, a)
@@ -70,6 +104,8 @@ def main():
                     ("shifted", shifted),
                     ("nchw", lambda: F.conv2d(xc, w, padding=1, groups=g)),
                     ("dense", lambda: F.conv2d(x, dense_w, padding=1)),
+                    ("offsets", offsets),
+                    ("multiplier", multiplier),
                 ]:
                     err = (f() - ref).abs().max().item()
                     assert err < 1e-3, f"{name} differs by {err}"
@@ -78,6 +114,8 @@ def main():
                     "nchw": ms(lambda: F.conv2d(xc, w, padding=1, groups=g)),
                     "shifted": ms(shifted),
                     "dense": ms(lambda: F.conv2d(x, dense_w, padding=1)),
+                    "offsets": ms(offsets),
+                    "multiplier": ms(multiplier),
                 }
             best = min(times, key=times.get)
             cells = "  ".join(f"{k} {v:6.2f}" for k, v in times.items())

@@ -32,12 +32,14 @@ pub const PARAM_TOLERANCE: f64 = 1e-5;
 pub fn cases(only: Option<&str>) -> Vec<(ModelSpec, f64, &'static str)> {
     let all = vec![
         (ModelSpec::new("resnet18_cifar", 20, 2, 1), 1.0, ""),
+        (ModelSpec::new("resnet18_cifar", 20, 2, 2), 1.0, ""),
         (
             ModelSpec::new("resnet18_cifar", 20, 2, 4),
             1.0,
             "alpha 8 does not divide width 20 (20, 40, 80, 160 channels): alpha 4 is the largest that does",
         ),
         (ModelSpec::new("resnet18_cifar", 64, 2, 1), 1.0, ""),
+        (ModelSpec::new("resnet18_cifar", 64, 2, 2), 1.0, ""),
         (ModelSpec::new("resnet18_cifar", 64, 2, 8), 1.0, ""),
         (ModelSpec::new("convnet", 32, 1, 1), 1.2, ""),
         (ModelSpec::new("convnet", 32, 2, 1), 1.2, ""),

@@ -15,6 +15,39 @@ pub struct Scm {
     /// gradients alike, in one convolution instead of a convolution and a full-size add.
     identity: Tensor,
     groups: i64,
+    /// Per channel offset `d` in `-(alpha-1)..=alpha-1` ([`ScmFormulation::ChannelOffsets`]):
+    /// the column of the kernel that reads channel `c + d` (`[C, 1, 3, 3]`, clamped) and
+    /// whether that channel is in `c`'s group (`[C, 1, 1, 1]`, 1 or 0). Constants.
+    offsets: Vec<(Tensor, Tensor)>,
+}
+
+/// How SCM's grouped convolution is computed: a fixed function of the device and alpha,
+/// never of a timing, so that a seeded run computes the same values on every machine load
+/// (the formulations differ in their low-order bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScmFormulation {
+    /// One grouped convolution with `alpha` channels per group.
+    Grouped,
+    /// `2 alpha - 1` depthwise convolutions, each over a view of one zero-padded NHWC copy of
+    /// the input shifted by `d` channels, summed. In NHWC a pixel's channels are adjacent, so
+    /// the shift is a view (no copy); the taps that would read outside the channel's group
+    /// (or the pixel) have weight 0.
+    ChannelOffsets,
+}
+
+impl ScmFormulation {
+    /// The formulation for an input on `device` in NHWC (`channels_last`) at `alpha`. On CPU,
+    /// oneDNN's grouped 3x3 kernel with 2 channels per group takes 2-4x the time of three
+    /// depthwise convolutions on every layer shape of the shipped backbones, and at alpha >= 4
+    /// the grouped kernel wins (`crates/ccll-bench/reference/scm_formulations.py`).
+    /// Unmeasured devices (CUDA) keep the grouped convolution.
+    pub fn select(device: tch::Device, channels_last: bool, alpha: i64) -> Self {
+        if device == tch::Device::Cpu && channels_last && alpha == 2 {
+            Self::ChannelOffsets
+        } else {
+            Self::Grouped
+        }
+    }
 }
 
 impl Scm {
@@ -29,17 +62,31 @@ impl Scm {
         let _ = identity.index_put_(
             &[
                 Some(c),
-                Some(within),
+                Some(within.shallow_clone()),
                 Some(Tensor::from(1i64).to_device(weight.device())),
                 Some(Tensor::from(1i64).to_device(weight.device())),
             ],
             &Tensor::from(1f32).to_device(weight.device()),
             false,
         );
+        let offsets = (1 - alpha..alpha)
+            .map(|d| {
+                let reads = &within + d;
+                let in_group = reads.ge(0).logical_and(&reads.lt(alpha));
+                let column = reads
+                    .clamp(0, alpha - 1)
+                    .view([channels, 1, 1, 1])
+                    .expand([channels, 1, 3, 3], false)
+                    .contiguous();
+                let mask = in_group.to_kind(tch::Kind::Float).view([channels, 1, 1, 1]);
+                (column, mask)
+            })
+            .collect();
         Self {
             weight,
             identity,
             groups: channels / alpha,
+            offsets,
         }
     }
 
@@ -49,14 +96,54 @@ impl Scm {
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.conv2d(
-            &self.kernel(),
-            None::<Tensor>,
-            [1, 1],
-            [1, 1],
-            [1, 1],
-            self.groups,
-        )
+        self.forward_as(x, self.formulation(x))
+    }
+
+    /// The formulation [`Self::forward`] uses for `x`.
+    pub fn formulation(&self, x: &Tensor) -> ScmFormulation {
+        let alpha = self.weight.size()[1];
+        ScmFormulation::select(x.device(), super::conv_bn::is_channels_last(x), alpha)
+    }
+
+    /// `X + GConv3x3(X)` computed as `formulation` says (`ChannelOffsets` needs NHWC).
+    pub fn forward_as(&self, x: &Tensor, formulation: ScmFormulation) -> Tensor {
+        let kernel = self.kernel();
+        match formulation {
+            ScmFormulation::Grouped => {
+                x.conv2d(&kernel, None::<Tensor>, [1, 1], [1, 1], [1, 1], self.groups)
+            }
+            ScmFormulation::ChannelOffsets => self.channel_offsets(x, &kernel),
+        }
+    }
+
+    fn channel_offsets(&self, x: &Tensor, kernel: &Tensor) -> Tensor {
+        let (n, c, h, w) = x.size4().expect("an [N, C, H, W] activation");
+        let reach = (self.offsets.len() as i64 - 1) / 2;
+        // The NHWC memory as one flat view, `reach` zeros either side so that every shifted
+        // view stays inside it.
+        let padded = x
+            .permute([0, 2, 3, 1])
+            .reshape([-1])
+            .constant_pad_nd([reach, reach]);
+        let mut sum: Option<Tensor> = None;
+        for (k, (column, mask)) in self.offsets.iter().enumerate() {
+            let shifted = padded
+                .narrow(0, k as i64, n * c * h * w)
+                .view([n, h, w, c])
+                .permute([0, 3, 1, 2]);
+            let taps = kernel.gather(1, column, false) * mask;
+            let y = shifted.conv2d(&taps, None::<Tensor>, [1, 1], [1, 1], [1, 1], c);
+            sum = Some(match sum {
+                // Inference: accumulate in place (no full-size temporary per offset).
+                Some(mut s) if !s.requires_grad() && !y.requires_grad() => {
+                    let _ = s.g_add_(&y);
+                    s
+                }
+                Some(s) => s + y,
+                None => y,
+            });
+        }
+        sum.expect("at least the offset 0")
     }
 }
 
@@ -352,6 +439,52 @@ mod tests {
             .sin()
             .view(shape)
             * scale
+    }
+
+    /// SCM's output and gradients (by its input and its weight) under `formulation`.
+    fn scm_values_and_grads(
+        scm: &Scm,
+        x: &Tensor,
+        formulation: ScmFormulation,
+    ) -> (Tensor, Tensor, Tensor) {
+        let x = x.detach().set_requires_grad(true);
+        let y = scm.forward_as(&x, formulation);
+        let loss = (&y * &y.sin()).sum(Kind::Float);
+        let g = Tensor::run_backward(&[loss], &[&x, &scm.weight], false, false);
+        (y.detach(), g[0].shallow_clone(), g[1].shallow_clone())
+    }
+
+    #[test]
+    fn channel_offsets_compute_the_grouped_conv_and_its_gradients() {
+        for (alpha, channels) in [(1, 6), (2, 8), (3, 12), (4, 8)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let scm = Scm::new(vs.root() / "scm", channels, alpha);
+            tch::no_grad(|| {
+                let mut w = scm.weight.shallow_clone();
+                w.copy_(&ramp(&[channels, alpha, 3, 3], 0.2));
+            });
+            let x = super::super::conv_bn::to_channels_last(&ramp(&[3, channels, 5, 4], 1.0));
+            let grouped = scm_values_and_grads(&scm, &x, ScmFormulation::Grouped);
+            let offsets = scm_values_and_grads(&scm, &x, ScmFormulation::ChannelOffsets);
+            for (what, a, b) in [
+                ("output", &grouped.0, &offsets.0),
+                ("input gradient", &grouped.1, &offsets.1),
+                ("weight gradient", &grouped.2, &offsets.2),
+            ] {
+                let diff = (a - b).abs().max().double_value(&[]);
+                assert!(diff < 1e-4, "alpha {alpha}: {what} differs by {diff}");
+            }
+        }
+        let nhwc = ScmFormulation::select(Device::Cpu, true, 2);
+        assert_eq!(nhwc, ScmFormulation::ChannelOffsets);
+        assert_eq!(
+            ScmFormulation::select(Device::Cpu, false, 2),
+            ScmFormulation::Grouped
+        );
+        assert_eq!(
+            ScmFormulation::select(Device::Cpu, true, 4),
+            ScmFormulation::Grouped
+        );
     }
 
     #[test]
