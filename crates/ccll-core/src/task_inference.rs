@@ -236,7 +236,10 @@ pub fn evaluate_task(
     })
 }
 
-/// The inferred task of every test image of `data` by each rule.
+/// The inferred task of every test image of `data` by each rule, in the order of `rules`.
+/// The rules that read every task's logits share one stacked pass, whose `T` copies of a
+/// sub-batch make at most `batch_size` images; `one_shot` mixed inside the network sends each
+/// image through once, so it takes `batch_size` images at a time on its own pass.
 fn infer_tasks(
     strategy: &dyn Strategy,
     upto: usize,
@@ -245,35 +248,82 @@ fn infer_tasks(
     batch_size: usize,
 ) -> Vec<RuleEvaluation> {
     let tasks = upto + 1;
-    let device = data.test.images.device();
+    let inside = rules.contains(&Rule::OneShot) && mixes_inside(strategy, data, upto);
+    let (mixed, from_logits): (Vec<Rule>, Vec<Rule>) =
+        rules.iter().partition(|r| **r == Rule::OneShot && inside);
     let sub_batch = batch_size.div_ceil(tasks).max(1);
+    let mut found = from_all_logits(strategy, upto, &from_logits, data, sub_batch);
+    if !mixed.is_empty() {
+        found.push(mixed_one_shot(strategy, tasks, data, batch_size));
+    }
+    rules
+        .iter()
+        .map(|rule| {
+            let at = found
+                .iter()
+                .position(|r| r.rule == *rule)
+                .expect("every rule evaluated");
+            found.swap_remove(at)
+        })
+        .collect()
+}
+
+/// The rules `rules` from every task's logits (`one_shot` over the logits' mixture), all
+/// tasks' copies of `sub_batch` images in one pass.
+fn from_all_logits(
+    strategy: &dyn Strategy,
+    upto: usize,
+    rules: &[Rule],
+    data: &DeviceTask,
+    sub_batch: usize,
+) -> Vec<RuleEvaluation> {
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let device = data.test.images.device();
     let mut inferred: Vec<Vec<Tensor>> = rules.iter().map(|_| Vec::new()).collect();
     let mut seconds = vec![0.0; rules.len()];
-    let inside = rules.contains(&Rule::OneShot) && mixes_inside(strategy, data, upto);
-    let needs_logits = rules.iter().any(|r| *r != Rule::OneShot || !inside);
     for (images, _) in data.test.ordered_batches(sub_batch) {
         let x = data.prepare(&images, false);
         let started = Instant::now();
-        let logits = needs_logits.then(|| strategy.all_task_logits(&x, upto));
+        let logits = strategy.all_task_logits(&x, upto);
         sync(device);
         let pass = started.elapsed().as_secs_f64();
         for (i, rule) in rules.iter().enumerate() {
             let started = Instant::now();
-            let choice = match rule.scores(logits.as_deref().unwrap_or(&[])) {
-                Some(scores) if logits.is_some() => scores.argmax(1, false),
-                _ => one_shot(strategy, &x, logits.as_deref(), tasks as i64),
+            let choice = match rule.scores(&logits) {
+                Some(scores) => scores.argmax(1, false),
+                None => one_shot(strategy, &x, Some(&logits), upto as i64 + 1),
             };
             sync(device);
-            let own = started.elapsed().as_secs_f64();
-            let shared = if *rule == Rule::OneShot && inside {
-                0.0
-            } else {
-                pass
-            };
-            seconds[i] += own + shared;
+            seconds[i] += started.elapsed().as_secs_f64() + pass;
             inferred[i].push(choice);
         }
     }
+    collect(rules, inferred, seconds)
+}
+
+/// `one_shot` with the tasks mixed inside the network, `batch_size` images per pass.
+fn mixed_one_shot(
+    strategy: &dyn Strategy,
+    tasks: usize,
+    data: &DeviceTask,
+    batch_size: usize,
+) -> RuleEvaluation {
+    let device = data.test.images.device();
+    let mut inferred = Vec::new();
+    let mut seconds = 0.0;
+    for (images, _) in data.test.ordered_batches(batch_size.max(1)) {
+        let x = data.prepare(&images, false);
+        let started = Instant::now();
+        inferred.push(one_shot(strategy, &x, None, tasks as i64));
+        sync(device);
+        seconds += started.elapsed().as_secs_f64();
+    }
+    collect(&[Rule::OneShot], vec![inferred], vec![seconds]).remove(0)
+}
+
+fn collect(rules: &[Rule], inferred: Vec<Vec<Tensor>>, seconds: Vec<f64>) -> Vec<RuleEvaluation> {
     rules
         .iter()
         .zip(inferred)
