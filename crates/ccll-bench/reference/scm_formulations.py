@@ -18,9 +18,15 @@ Formulations, each checked to give the grouped conv's values:
              alpha outputs of its group), then the sum over the group's inputs
 Prints milliseconds per call (batch 64) for layer shapes of convnet w32 and resnet18_cifar
 w64, and what a channel rotation alone costs against a plain copy.
+
+The process keeps freed memory as ccll does (glibc's mmap and trim thresholds at 1 GiB,
+`ccll_core::allocator`): with glibc's defaults every full-size temporary is a fresh mmap that
+faults its pages in again, which penalises the formulations that make several of them
+(offsets: 2x on C64 32x32). `--glibc-defaults` measures without it.
 """
 
 import argparse
+import ctypes
 import time
 
 import torch
@@ -39,7 +45,13 @@ def ms(f, n=30):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--glibc-defaults", action="store_true")
     args = ap.parse_args()
+    if not args.glibc_defaults:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        for param in (m_mmap_threshold, m_trim_threshold):
+            assert libc.mallopt(param, 1 << 30) == 1, "mallopt refused"
     torch.set_num_threads(args.threads)
     cl = torch.channels_last
     print(f"torch {torch.__version__}, {args.threads} threads; ms per call, batch 64")

@@ -185,7 +185,16 @@ impl Ccm {
 
     /// The gate `2 sigmoid(BN(GConv1x1(GAP(y))))`, `[N, C, 1, 1]`.
     pub fn gate(&self, y: &Tensor, train: bool) -> Tensor {
-        let s = y.mean_dim([2i64, 3].as_slice(), true, None);
+        self.gate_of_pooled(&Self::pool(y), train)
+    }
+
+    /// `GAP(y)`, `[N, C, 1, 1]`: what the gate reads of `y`.
+    pub fn pool(y: &Tensor) -> Tensor {
+        y.mean_dim([2i64, 3].as_slice(), true, None)
+    }
+
+    /// The gate from `GAP(y)` (see [`Self::pool`]).
+    pub fn gate_of_pooled(&self, s: &Tensor, train: bool) -> Tensor {
         let z = s.conv2d(
             &self.weight,
             None::<Tensor>,
@@ -284,9 +293,12 @@ impl MultiTask<'_> {
                     s = mixed_scm(&layers, any, y, weights);
                 }
                 if layers.iter().flatten().any(|l| l.ccm.is_some()) {
+                    // Every task's gate reads the same pooled features: one full-size pass
+                    // (and one in the backward) instead of T.
+                    let pooled = Ccm::pool(&s);
                     let gate = mix(layers.iter().enumerate().map(|(t, l)| {
                         match l.and_then(|l| l.ccm.as_ref()) {
-                            Some(ccm) => ccm.gate(&s, false) * w(t),
+                            Some(ccm) => ccm.gate_of_pooled(&pooled, false) * w(t),
                             None => w(t),
                         }
                     }));
