@@ -6,6 +6,7 @@ use crate::model::{BenchModel, ModelSpec};
 use crate::report::{Figure, Target};
 use crate::timing::{alternate, seconds, steps_for};
 use crate::Options;
+use ccll_core::nn::ScmFormulation;
 use tch::Device;
 
 const SECTION: &str = "2. calibration overhead (inference)";
@@ -39,6 +40,11 @@ pub fn backbones(quick: bool) -> Vec<ModelSpec> {
     ]
 }
 
+/// What a missed time target's row points to: the profile of where the time goes.
+const WHERE_THE_TIME_GOES: &str = "missed: depthwise and small grouped convs are memory-bound \
+     (README, \"Why no formulation reaches the FLOPs targets\"; profile with \
+     crates/ccll-bench/reference/scm_formulations.py)";
+
 /// Label of a backbone without task and alpha.
 fn backbone_label(s: &ModelSpec) -> String {
     format!("{} w{} {}px b{}", s.arch, s.width, s.image_size, s.batch)
@@ -69,21 +75,26 @@ pub fn run(device: Device, opts: &Options) -> Vec<Figure> {
                 Ok(m) => {
                     let flops_ratio = m.calibrated_flops / m.base_flops;
                     let time_target = Target::AtMost(flops_ratio + margin);
-                    figures.push(
-                        Figure::compared(
-                            SECTION,
-                            format!("{name}: time, base + calibration vs base ({dev})"),
-                            "ms/batch",
-                            m.calibrated_ms,
-                            m.base_ms,
-                            m.time_ratio,
-                            time_target,
-                        )
-                        .note(m.spread.clone())
-                        .note(format!(
-                            "target: the FLOPs ratio {flops_ratio:.3} + {margin}"
-                        )),
-                    );
+                    // The model runs NHWC on CPU (channels-last weights), NCHW elsewhere.
+                    let scm = ScmFormulation::select(device, device == Device::Cpu, alpha);
+                    let mut time = Figure::compared(
+                        SECTION,
+                        format!("{name}: time, base + calibration vs base ({dev})"),
+                        "ms/batch",
+                        m.calibrated_ms,
+                        m.base_ms,
+                        m.time_ratio,
+                        time_target,
+                    )
+                    .note(m.spread.clone())
+                    .note(format!(
+                        "target: the FLOPs ratio {flops_ratio:.3} + {margin}"
+                    ))
+                    .note(format!("SCM as {}", scm.label()));
+                    if time_target.met(m.time_ratio) == Some(false) {
+                        time = time.note(WHERE_THE_TIME_GOES);
+                    }
+                    figures.push(time);
                     figures.push(
                         Figure::compared(
                             SECTION,

@@ -37,7 +37,7 @@ pub enum ScmFormulation {
 
 impl ScmFormulation {
     /// The formulation for an input on `device` in NHWC (`channels_last`) at `alpha`. On CPU,
-    /// oneDNN's grouped 3x3 kernel with 2 channels per group takes 2-4x the time of three
+    /// oneDNN's grouped 3x3 kernel with 2 channels per group takes 2-3x the time of three
     /// depthwise convolutions on every layer shape of the shipped backbones, and at alpha >= 4
     /// the grouped kernel wins (`crates/ccll-bench/reference/scm_formulations.py`).
     /// Unmeasured devices (CUDA) keep the grouped convolution.
@@ -46,6 +46,14 @@ impl ScmFormulation {
             Self::ChannelOffsets
         } else {
             Self::Grouped
+        }
+    }
+
+    /// How reports name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Grouped => "grouped conv",
+            Self::ChannelOffsets => "channel offsets (2 alpha - 1 depthwise convs)",
         }
     }
 }
