@@ -16,6 +16,9 @@ Formulations, each checked to give the grouped conv's values:
              channels adjacent, and the taps that would cross a group get weight 0), summed
   multiplier one depthwise conv with channel multiplier alpha (each input channel feeds the
              alpha outputs of its group), then the sum over the group's inputs
+  fused      (--inductor) the 9 x alpha taps as broadcast multiply-adds over the NHWC view,
+             compiled by torch.compile into one generated loop: an estimate of what a fused
+             kernel of our own would reach (compilation takes a while per shape)
 Prints milliseconds per call (batch 64) for layer shapes of convnet w32 and resnet18_cifar
 w64, and what a channel rotation alone costs against a plain copy.
 
@@ -46,6 +49,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--glibc-defaults", action="store_true")
+    ap.add_argument("--inductor", action="store_true")
     args = ap.parse_args()
     if not args.glibc_defaults:
         libc = ctypes.CDLL("libc.so.6")
@@ -102,6 +106,20 @@ def main():
                 s = y.permute(0, 2, 3, 1).reshape(64, h, h, g, a, a).sum(4)
                 return s.reshape(64, h, h, c).permute(0, 3, 1, 2)
 
+            # [G, k, j, 3, 3]: output k of group g reads input j of the group.
+            wg = w.view(g, a, a, 3, 3)
+
+            def taps(xv_, wg_):
+                xg = F.pad(xv_.reshape(64, h, h, g, a), (0, 0, 0, 0, 1, 1, 1, 1))
+                out = 0
+                for dy in range(3):
+                    for dx in range(3):
+                        win = xg[:, dy:dy + h, dx:dx + h].unsqueeze(-2)
+                        out = out + (win * wg_[:, :, :, dy, dx]).sum(-1)
+                return out.reshape(64, h, h, c).permute(0, 3, 1, 2)
+
+            fused = torch.compile(taps) if args.inductor else None
+
             def shifted():
                 out = F.conv2d(x, shifts[0], padding=1, groups=c)
                 view = xv.reshape(64, h, h, g, a)
@@ -118,7 +136,7 @@ def main():
                     ("dense", lambda: F.conv2d(x, dense_w, padding=1)),
                     ("offsets", offsets),
                     ("multiplier", multiplier),
-                ]:
+                ] + ([("fused", lambda: fused(xv, wg))] if fused else []):
                     err = (f() - ref).abs().max().item()
                     assert err < 1e-3, f"{name} differs by {err}"
                 times = {
@@ -129,6 +147,8 @@ def main():
                     "offsets": ms(offsets),
                     "multiplier": ms(multiplier),
                 }
+                if fused:
+                    times["fused"] = ms(lambda: fused(xv, wg))
             best = min(times, key=times.get)
             cells = "  ".join(f"{k} {v:6.2f}" for k, v in times.items())
             print(f"  alpha {a}: {cells}   fastest: {best}")
