@@ -300,30 +300,6 @@ fn from_all_logits(
             inferred[i].push(choice);
         }
     }
-    collect(rules, inferred, seconds)
-}
-
-/// `one_shot` with the tasks mixed inside the network, `batch_size` images per pass.
-fn mixed_one_shot(
-    strategy: &dyn Strategy,
-    tasks: usize,
-    data: &DeviceTask,
-    batch_size: usize,
-) -> RuleEvaluation {
-    let device = data.test.images.device();
-    let mut inferred = Vec::new();
-    let mut seconds = 0.0;
-    for (images, _) in data.test.ordered_batches(batch_size.max(1)) {
-        let x = data.prepare(&images, false);
-        let started = Instant::now();
-        inferred.push(one_shot(strategy, &x, None, tasks as i64));
-        sync(device);
-        seconds += started.elapsed().as_secs_f64();
-    }
-    collect(&[Rule::OneShot], vec![inferred], vec![seconds]).remove(0)
-}
-
-fn collect(rules: &[Rule], inferred: Vec<Vec<Tensor>>, seconds: Vec<f64>) -> Vec<RuleEvaluation> {
     rules
         .iter()
         .zip(inferred)
@@ -334,6 +310,30 @@ fn collect(rules: &[Rule], inferred: Vec<Vec<Tensor>>, seconds: Vec<f64>) -> Vec
             seconds,
         })
         .collect()
+}
+
+/// `one_shot` with the tasks mixed inside the network, `batch_size` images per pass.
+fn mixed_one_shot(
+    strategy: &dyn Strategy,
+    tasks: usize,
+    data: &DeviceTask,
+    batch_size: usize,
+) -> RuleEvaluation {
+    let device = data.test.images.device();
+    let mut parts = Vec::new();
+    let mut seconds = 0.0;
+    for (images, _) in data.test.ordered_batches(batch_size.max(1)) {
+        let x = data.prepare(&images, false);
+        let started = Instant::now();
+        parts.push(one_shot(strategy, &x, None, tasks as i64));
+        sync(device);
+        seconds += started.elapsed().as_secs_f64();
+    }
+    RuleEvaluation {
+        rule: Rule::OneShot,
+        inferred: cat_cpu(&parts),
+        seconds,
+    }
 }
 
 /// Whether the strategy mixes its tasks inside the network for `one_shot` (tried on one

@@ -15,10 +15,6 @@ pub struct Scm {
     /// gradients alike, in one convolution instead of a convolution and a full-size add.
     identity: Tensor,
     groups: i64,
-    /// Per channel offset `d` in `-(alpha-1)..=alpha-1` ([`ScmFormulation::ChannelOffsets`]):
-    /// the column of the kernel that reads channel `c + d` (`[C, 1, 3, 3]`, clamped) and
-    /// whether that channel is in `c`'s group (`[C, 1, 1, 1]`, 1 or 0). Constants.
-    offsets: Vec<(Tensor, Tensor)>,
 }
 
 /// How SCM's grouped convolution is computed: a fixed function of the device and alpha,
@@ -70,31 +66,17 @@ impl Scm {
         let _ = identity.index_put_(
             &[
                 Some(c),
-                Some(within.shallow_clone()),
+                Some(within),
                 Some(Tensor::from(1i64).to_device(weight.device())),
                 Some(Tensor::from(1i64).to_device(weight.device())),
             ],
             &Tensor::from(1f32).to_device(weight.device()),
             false,
         );
-        let offsets = (1 - alpha..alpha)
-            .map(|d| {
-                let reads = &within + d;
-                let in_group = reads.ge(0).logical_and(&reads.lt(alpha));
-                let column = reads
-                    .clamp(0, alpha - 1)
-                    .view([channels, 1, 1, 1])
-                    .expand([channels, 1, 3, 3], false)
-                    .contiguous();
-                let mask = in_group.to_kind(tch::Kind::Float).view([channels, 1, 1, 1]);
-                (column, mask)
-            })
-            .collect();
         Self {
             weight,
             identity,
             groups: channels / alpha,
-            offsets,
         }
     }
 
@@ -108,7 +90,7 @@ impl Scm {
     }
 
     /// The formulation [`Self::forward`] uses for `x`.
-    pub fn formulation(&self, x: &Tensor) -> ScmFormulation {
+    fn formulation(&self, x: &Tensor) -> ScmFormulation {
         let alpha = self.weight.size()[1];
         ScmFormulation::select(x.device(), super::conv_bn::is_channels_last(x), alpha)
     }
@@ -126,20 +108,30 @@ impl Scm {
 
     fn channel_offsets(&self, x: &Tensor, kernel: &Tensor) -> Tensor {
         let (n, c, h, w) = x.size4().expect("an [N, C, H, W] activation");
-        let reach = (self.offsets.len() as i64 - 1) / 2;
+        let alpha = c / self.groups;
+        let reach = alpha - 1;
         // The NHWC memory as one flat view, `reach` zeros either side so that every shifted
         // view stays inside it.
         let padded = x
             .permute([0, 2, 3, 1])
             .reshape([-1])
             .constant_pad_nd([reach, reach]);
+        // [G, k, j, 3, 3]: output k of a group reads input j of the same group.
+        let by_group = kernel.view([self.groups, alpha, alpha, 3, 3]);
         let mut sum: Option<Tensor> = None;
-        for (k, (column, mask)) in self.offsets.iter().enumerate() {
+        for d in -reach..=reach {
             let shifted = padded
-                .narrow(0, k as i64, n * c * h * w)
+                .narrow(0, d + reach, n * c * h * w)
                 .view([n, h, w, c])
                 .permute([0, 3, 1, 2]);
-            let taps = kernel.gather(1, column, false) * mask;
+            // Output k reads input k + d: the kernel's d-th diagonal, zeros where k + d
+            // leaves the group (`[G, 3, 3, alpha - |d|]` padded to alpha, then `[C, 1, 3, 3]`).
+            let (before, after) = if d < 0 { (-d, 0) } else { (0, d) };
+            let taps = by_group
+                .diagonal(d, 1, 2)
+                .constant_pad_nd([before, after])
+                .permute([0, 3, 1, 2])
+                .reshape([c, 1, 3, 3]);
             let y = shifted.conv2d(&taps, None::<Tensor>, [1, 1], [1, 1], [1, 1], c);
             sum = Some(match sum {
                 // Inference: accumulate in place (no full-size temporary per offset).
