@@ -7,7 +7,7 @@ use crate::report::{Figure, Target};
 use crate::timing::alternate;
 use crate::Options;
 use ccll_core::run::Session;
-use ccll_core::task_inference::{evaluate_task, Rule};
+use ccll_core::task_inference::{evaluate_task, Inference, Rule};
 use ccll_core::{Placement, RunConfig};
 use tch::Device;
 
@@ -44,8 +44,18 @@ fn per_image(s: &Session, rule: Option<Rule>) -> f64 {
     let data = &s.data[TASKS - 1];
     let images = data.test.len() as f64;
     let rules: Vec<Rule> = rule.into_iter().collect();
-    let upto = rule.map(|_| TASKS - 1);
-    let ev = evaluate_task(s.strategy.as_ref(), TASKS - 1, upto, &rules, data, 256);
+    let inference = rule.map(|_| Inference {
+        upto: TASKS - 1,
+        rules: &rules,
+        reference: None,
+    });
+    let ev = evaluate_task(
+        s.strategy.as_ref(),
+        TASKS - 1,
+        inference.as_ref(),
+        data,
+        256,
+    );
     match ev.rules.first() {
         Some(r) => r.seconds / images,
         None => ev.task_aware_seconds / images,

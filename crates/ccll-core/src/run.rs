@@ -12,7 +12,9 @@ use crate::epoch_state::{EpochCheckpoints, EpochState};
 use crate::strategy::pretrain::Pretrainer;
 use crate::strategy::setup::Setup;
 use crate::strategy::{base_file, build_strategy, Strategy};
-use crate::task_inference::{evaluate_task, primary_rule, Rule, TagRecorder, TaskEvaluation};
+use crate::task_inference::{
+    evaluate_task, primary_rule, Inference, Rule, TagRecorder, TaskEvaluation,
+};
 use crate::train::{evaluate, task_seed, train_task};
 use anyhow::Context;
 use ccll_data::{data_root, load_benchmark, Benchmark};
@@ -253,17 +255,11 @@ impl Session {
     /// Tasks `0..=upto` evaluated with their own modules (TAw) and without the task id by
     /// each of `rules` (TAg).
     pub fn evaluate_all(&self, upto: usize, rules: &[Rule]) -> Vec<TaskEvaluation> {
+        let batch = self.config.train.eval_batch_size;
+        let strategy = self.strategy.as_ref();
+        let inference = Inference::new(strategy, upto, rules, &self.data, batch);
         (0..=upto)
-            .map(|j| {
-                evaluate_task(
-                    self.strategy.as_ref(),
-                    j,
-                    Some(upto),
-                    rules,
-                    &self.data[j],
-                    self.config.train.eval_batch_size,
-                )
-            })
+            .map(|j| evaluate_task(strategy, j, Some(&inference), &self.data[j], batch))
             .collect()
     }
 

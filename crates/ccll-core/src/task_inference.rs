@@ -15,7 +15,11 @@
 //!   calibrated models the modules are mixed inside the network (one forward, one backward
 //!   instead of T forwards); for models whose tasks differ only in heads or in whole networks
 //!   the mixture is taken over the logits. The entropy is that of the mixed logits when every
-//!   task has the same number of classes, else the mixture of the heads' entropies.
+//!   task has the same number of classes, else the mixture of the heads' entropies;
+//! - `min_mahalanobis`: the task whose own classes lie nearest the image in that task's
+//!   feature space (squared Mahalanobis distance to the nearest class mean, Lee et al. 2018),
+//!   with the class means and covariance measured on each task's training images
+//!   ([`TaskReference`]).
 //!
 //! A TAg prediction is the inferred task's head's arg-max: it is right when the task is
 //! inferred right and the task-aware prediction is right, so TAg accuracy never exceeds TAw
@@ -37,15 +41,17 @@ pub enum Rule {
     MaxConfidence,
     MaxLogit,
     OneShot,
+    MinMahalanobis,
 }
 
 /// Every rule, in the order results list them.
-pub const RULES: [Rule; 5] = [
+pub const RULES: [Rule; 6] = [
     Rule::MinEntropy,
     Rule::MinNormalizedEntropy,
     Rule::MaxConfidence,
     Rule::MaxLogit,
     Rule::OneShot,
+    Rule::MinMahalanobis,
 ];
 
 impl Rule {
@@ -56,6 +62,7 @@ impl Rule {
             Self::MaxConfidence => "max_confidence",
             Self::MaxLogit => "max_logit",
             Self::OneShot => "one_shot",
+            Self::MinMahalanobis => "min_mahalanobis",
         }
     }
 
@@ -64,9 +71,17 @@ impl Rule {
         RULES.into_iter().find(|r| r.name() == name)
     }
 
-    /// Per-image scores `[B, T]` (higher = more likely) from every task's logits; `None` for
-    /// `one_shot`, which needs the model.
-    fn scores(self, logits: &[Tensor]) -> Option<Tensor> {
+    /// Whether the rule reads the tasks' features and their [`TaskReference`] rather than
+    /// their logits.
+    pub fn reads_features(self) -> bool {
+        self == Self::MinMahalanobis
+    }
+
+    /// Per-image scores `[B, T]` (higher = more likely) from every task's logits (features
+    /// for `min_mahalanobis`, with the tasks' `reference`); `None` for `one_shot`, which needs
+    /// the model.
+    fn scores(self, logits: &[Tensor], reference: Option<&TaskReference>) -> Option<Tensor> {
+        let reference = || reference.expect("min_mahalanobis is given the tasks' TaskReference");
         let per_task: Vec<Tensor> = match self {
             Self::MinEntropy => logits.iter().map(|l| -entropy(l)).collect(),
             Self::MinNormalizedEntropy => logits
@@ -85,10 +100,124 @@ impl Rule {
                 .iter()
                 .map(|l| l.amax([-1i64].as_slice(), false))
                 .collect(),
+            // `logits` are the tasks' features here (see `reads_features`).
+            Self::MinMahalanobis => logits
+                .iter()
+                .enumerate()
+                .map(|(t, f)| -reference().mahalanobis(t, f))
+                .collect(),
             Self::OneShot => return None,
         };
         Some(Tensor::stack(&per_task, 1))
     }
+}
+
+/// How many of a task's training images its reference is measured on (evenly spaced
+/// through the split).
+pub const REFERENCE_IMAGES: i64 = 1000;
+
+/// What `min_mahalanobis` knows of each task: the class means and shared precision of the
+/// task's features (what its head reads) on its own training images, measured with the model
+/// as it stands. A task is judged by how far an image's features lie from its own classes,
+/// not by how certain its head is: a head is as certain on images unlike anything it was
+/// trained on as on its own (ReLU networks' logits grow away from the data), so confidence
+/// cannot tell the tasks apart, distance to the task's data can. Training images, because they
+/// are what a run has without holding data back from training (so TAw results stay as they
+/// are). For methods whose task features stay fixed once the task is trained (ccll and its
+/// variants, separate, pnn) this is what the task's data gave when it was trained; for those
+/// whose shared network moves on (finetune, ewc, lwf, joint, dgr, hnet) it re-reads old
+/// tasks' training images, which such a method would not keep (see the README).
+pub struct TaskReference {
+    per_task: Vec<ClassGaussians>,
+}
+
+/// Class means `[C, D]` and the precision `[D, D]` of the within-class covariance (shrunk
+/// towards its mean variance) of one task's features: Lee et al. (2018)'s Mahalanobis model.
+struct ClassGaussians {
+    means: Tensor,
+    precision: Tensor,
+}
+
+/// Shrinkage of the within-class covariance towards a multiple of the identity: features
+/// after a ReLU and pooling have dead dimensions, and a few hundred images per task leave
+/// the rest noisy.
+const SHRINKAGE: f64 = 0.1;
+
+impl ClassGaussians {
+    fn fit(features: &Tensor, labels: &Tensor, classes: i64) -> Self {
+        let f = features.to_kind(Kind::Double);
+        let d = f.size()[1];
+        let one_hot = labels.one_hot(classes).to_kind(Kind::Double);
+        let counts = one_hot
+            .sum_dim_intlist([0i64].as_slice(), false, Kind::Double)
+            .clamp_min(1.0);
+        let means = one_hot.tr().matmul(&f) / counts.unsqueeze(1);
+        let centred = &f - one_hot.matmul(&means);
+        let n = f.size()[0].max(1) as f64;
+        let cov = centred.tr().matmul(&centred) / n;
+        let scale = cov
+            .diagonal(0, 0, 1)
+            .mean(Kind::Double)
+            .double_value(&[])
+            .max(1e-12);
+        let eye = Tensor::eye(d, (Kind::Double, f.device()));
+        let shrunk = cov * (1.0 - SHRINKAGE) + eye * (SHRINKAGE * scale);
+        Self {
+            means,
+            precision: shrunk.inverse(),
+        }
+    }
+
+    /// Squared Mahalanobis distance of each row of `features` to its nearest class mean,
+    /// `[B]`.
+    fn nearest(&self, features: &Tensor) -> Tensor {
+        let diff = features.to_kind(Kind::Double).unsqueeze(1) - self.means.unsqueeze(0);
+        (diff.matmul(&self.precision) * &diff)
+            .sum_dim_intlist([-1i64].as_slice(), false, Kind::Double)
+            .amin([-1i64].as_slice(), false)
+    }
+}
+
+impl TaskReference {
+    /// The reference of tasks `0..data.len()` from the model as it stands.
+    pub fn measure(strategy: &dyn Strategy, data: &[DeviceTask], batch_size: usize) -> Self {
+        let per_task = tch::no_grad(|| {
+            data.iter()
+                .enumerate()
+                .map(|(t, d)| {
+                    let (images, labels) = reference_images(d);
+                    let features: Vec<Tensor> = images
+                        .split(batch_size.max(1) as i64, 0)
+                        .iter()
+                        .map(|b| {
+                            let x = d.prepare(b, false);
+                            strategy
+                                .task_features(&x, t)
+                                .expect("min_mahalanobis applies to models with per-task features")
+                        })
+                        .collect();
+                    ClassGaussians::fit(&Tensor::cat(&features, 0), &labels, d.classes)
+                })
+                .collect()
+        });
+        Self { per_task }
+    }
+
+    /// Squared Mahalanobis distance of task `task`'s features to its nearest class.
+    fn mahalanobis(&self, task: usize, features: &Tensor) -> Tensor {
+        self.per_task[task].nearest(features)
+    }
+}
+
+/// At most [`REFERENCE_IMAGES`] of a task's training images, evenly spaced, with their labels.
+fn reference_images(d: &DeviceTask) -> (Tensor, Tensor) {
+    let n = d.train.len();
+    let step = ((n + REFERENCE_IMAGES - 1) / REFERENCE_IMAGES).max(1);
+    let at = Tensor::arange_start_step(0, n, step, (Kind::Int64, d.train.images.device()));
+    (
+        d.train.images.index_select(0, &at),
+        d.train.labels.index_select(0, &at),
+    )
 }
 
 /// Entropy of the softmax of each row of `logits`, `[B]`.
@@ -191,14 +320,44 @@ fn percent(flags: &Tensor) -> f64 {
     100.0 * flags.sum(Kind::Int64).int64_value(&[]) as f64 / n
 }
 
-/// Evaluates `task` (0-based) on its test set: task-aware, and, with `upto` (the last task
-/// trained), task-agnostic by every rule in `rules` over tasks `0..=upto`. The stacked pass
-/// evaluates at most `batch_size` images (all copies together) at once.
+/// What task-agnostic evaluation after task `upto` (0-based, the last task trained) infers
+/// with: the rules, over tasks `0..=upto`, and the tasks' references when a rule reads
+/// features (see [`Inference::new`]).
+pub struct Inference<'a> {
+    pub upto: usize,
+    pub rules: &'a [Rule],
+    pub reference: Option<TaskReference>,
+}
+
+impl<'a> Inference<'a> {
+    /// Measures the references of tasks `0..=upto` (from `data`, every task's data) when one
+    /// of `rules` needs them.
+    pub fn new(
+        strategy: &dyn Strategy,
+        upto: usize,
+        rules: &'a [Rule],
+        data: &[DeviceTask],
+        batch_size: usize,
+    ) -> Self {
+        let reference = rules
+            .iter()
+            .any(|r| r.reads_features())
+            .then(|| TaskReference::measure(strategy, &data[..=upto], batch_size));
+        Self {
+            upto,
+            rules,
+            reference,
+        }
+    }
+}
+
+/// Evaluates `task` (0-based) on its test set: task-aware, and, with `inference`,
+/// task-agnostic by each of its rules. The stacked pass evaluates at most `batch_size` images
+/// (all copies together) at once.
 pub fn evaluate_task(
     strategy: &dyn Strategy,
     task: usize,
-    upto: Option<usize>,
-    rules: &[Rule],
+    inference: Option<&Inference>,
     data: &DeviceTask,
     batch_size: usize,
 ) -> TaskEvaluation {
@@ -221,8 +380,8 @@ pub fn evaluate_task(
             predicted.push(pred);
         }
         let n = data.test.len().max(1) as f64;
-        let rules = match upto {
-            Some(upto) => infer_tasks(strategy, upto, rules, data, batch_size),
+        let rules = match inference {
+            Some(inference) => infer_tasks(strategy, inference, data, batch_size),
             None => Vec::new(),
         };
         TaskEvaluation {
@@ -242,17 +401,18 @@ pub fn evaluate_task(
 /// image through once, so it takes `batch_size` images at a time on its own pass.
 fn infer_tasks(
     strategy: &dyn Strategy,
-    upto: usize,
-    rules: &[Rule],
+    inference: &Inference,
     data: &DeviceTask,
     batch_size: usize,
 ) -> Vec<RuleEvaluation> {
+    let (upto, rules) = (inference.upto, inference.rules);
     let tasks = upto + 1;
     let inside = rules.contains(&Rule::OneShot) && mixes_inside(strategy, data, upto);
     let (mixed, from_logits): (Vec<Rule>, Vec<Rule>) =
         rules.iter().partition(|r| **r == Rule::OneShot && inside);
     let sub_batch = batch_size.div_ceil(tasks).max(1);
-    let mut found = from_all_logits(strategy, upto, &from_logits, data, sub_batch);
+    let reference = inference.reference.as_ref();
+    let mut found = from_all_logits(strategy, upto, &from_logits, reference, data, sub_batch);
     if !mixed.is_empty() {
         found.push(mixed_one_shot(strategy, tasks, data, batch_size));
     }
@@ -274,6 +434,7 @@ fn from_all_logits(
     strategy: &dyn Strategy,
     upto: usize,
     rules: &[Rule],
+    reference: Option<&TaskReference>,
     data: &DeviceTask,
     sub_batch: usize,
 ) -> Vec<RuleEvaluation> {
@@ -291,12 +452,23 @@ fn from_all_logits(
         let pass = started.elapsed().as_secs_f64();
         for (i, rule) in rules.iter().enumerate() {
             let started = Instant::now();
-            let choice = match rule.scores(&logits) {
+            let features;
+            let read = if rule.reads_features() {
+                features = strategy
+                    .all_task_features(&x, upto)
+                    .expect("min_mahalanobis applies to models with per-task features");
+                &features
+            } else {
+                &logits
+            };
+            let choice = match rule.scores(read, reference) {
                 Some(scores) => scores.argmax(1, false),
                 None => one_shot(strategy, &x, Some(&logits), upto as i64 + 1),
             };
             sync(device);
-            seconds[i] += started.elapsed().as_secs_f64() + pass;
+            // A rule that reads features pays for its own pass, not the logits'.
+            let shared = if rule.reads_features() { 0.0 } else { pass };
+            seconds[i] += started.elapsed().as_secs_f64() + shared;
             inferred[i].push(choice);
         }
     }
@@ -368,7 +540,9 @@ pub fn applicable_rules(task_classes: &[i64]) -> Vec<Rule> {
 }
 
 /// The rule a run reports as its TAg result: `method.task_inference`, else FACIL's
-/// concatenated heads (`max_logit`) for the methods that share one trunk, else `min_entropy`.
+/// concatenated heads (`max_logit`) for the methods that share one trunk, else
+/// `min_mahalanobis` (the best rule for every method on the validation splits of
+/// `task_agnostic`'s `cpu-validation` profile; see the README).
 pub fn primary_rule(method: &MethodConfig) -> Rule {
     method.task_inference().unwrap_or(match method {
         MethodConfig::Finetune(_)
@@ -376,7 +550,7 @@ pub fn primary_rule(method: &MethodConfig) -> Rule {
         | MethodConfig::Ewc(_)
         | MethodConfig::Lwf(_)
         | MethodConfig::Dgr(_) => Rule::MaxLogit,
-        _ => Rule::MinEntropy,
+        _ => Rule::MinMahalanobis,
     })
 }
 
@@ -526,7 +700,7 @@ mod tests {
             Rule::MaxConfidence,
             Rule::MaxLogit,
         ] {
-            let picked = rule.scores(&logits).unwrap().argmax(1, false);
+            let picked = rule.scores(&logits, None).unwrap().argmax(1, false);
             assert!(picked.equal(&expected), "{}: {picked:?}", rule.name());
         }
         let w = Tensor::full([3, 3], 1.0 / 3.0, (Kind::Float, Device::Cpu)).set_requires_grad(true);
@@ -548,6 +722,43 @@ mod tests {
     }
 
     #[test]
+    fn mahalanobis_picks_the_task_whose_classes_lie_nearest_where_confidence_cannot() {
+        // Task 0's two classes sit at x = +-4 along dimension 0, task 1's at +-4 along
+        // dimension 1 (features `[N, 3]`, a little noise, a dead third dimension).
+        tch::manual_seed(0);
+        let fit = |axis: i64| {
+            let labels = Tensor::from_slice(&[0i64, 1]).repeat([50]);
+            let sign = labels.to_kind(Kind::Float) * 2.0 - 1.0;
+            let centre = Tensor::zeros([100, 3], (Kind::Float, Device::Cpu));
+            centre.narrow(1, axis, 1).copy_(&(sign.unsqueeze(1) * 4.0));
+            let noise = Tensor::randn([100, 3], (Kind::Float, Device::Cpu)) * 0.3;
+            let _ = noise.narrow(1, 2, 1).zero_();
+            ClassGaussians::fit(&(centre + noise), &labels, 2)
+        };
+        let reference = TaskReference {
+            per_task: vec![fit(0), fit(1)],
+        };
+        // Image 0 is task 0's class 1, image 1 task 1's class 0. Every head is equally sure
+        // of every image (the same logits), so entropy cannot choose; distance does. Each
+        // task sees the same features here, as a trunk method's tasks do.
+        let features = Tensor::from_slice(&[4.1f32, 0.2, 0.0, -0.1, -3.8, 0.0]).view([2, 3]);
+        let both = vec![features.shallow_clone(), features];
+        let picked = Rule::MinMahalanobis
+            .scores(&both, Some(&reference))
+            .unwrap()
+            .argmax(1, false);
+        assert!(picked.equal(&Tensor::from_slice(&[0i64, 1])), "{picked:?}");
+        assert!(Rule::MinMahalanobis.reads_features());
+        assert_eq!(Rule::named("min_mahalanobis"), Some(Rule::MinMahalanobis));
+        // The nearest class's squared distance is small for its own task's image.
+        let d = reference.mahalanobis(0, &both[0]);
+        assert!(
+            d.double_value(&[0]) < 3.0 && d.double_value(&[1]) > 30.0,
+            "{d:?}"
+        );
+    }
+
+    #[test]
     fn normalized_entropy_compares_heads_of_different_sizes() {
         // A 10-way head fairly sure of its image (entropy 1.30 of at most 2.30) against a 2-way
         // head unsure of it (0.60 of at most 0.69): raw entropy picks the 2-way head, the
@@ -559,7 +770,7 @@ mod tests {
             Tensor::from_slice(&[0.9f32, 0.0]).view([1, 2]),
         ];
         let pick = |rule: Rule| {
-            rule.scores(&logits)
+            rule.scores(&logits, None)
                 .unwrap()
                 .argmax(1, false)
                 .int64_value(&[0])
@@ -568,9 +779,12 @@ mod tests {
         assert_eq!(pick(Rule::MinNormalizedEntropy), 0);
         // With equal class counts it picks what min_entropy picks.
         let equal = separable();
-        let a = Rule::MinEntropy.scores(&equal).unwrap().argmax(1, false);
+        let a = Rule::MinEntropy
+            .scores(&equal, None)
+            .unwrap()
+            .argmax(1, false);
         let b = Rule::MinNormalizedEntropy
-            .scores(&equal)
+            .scores(&equal, None)
             .unwrap()
             .argmax(1, false);
         assert!(a.equal(&b));

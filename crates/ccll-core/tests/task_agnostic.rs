@@ -38,6 +38,7 @@ fn batched_and_mixed_passes_equal_the_per_task_forward() {
         "finetune",
         "pnn",
         "separate",
+        "hnet",
     ] {
         let dir = tempfile::tempdir().unwrap();
         run_to(&config(method), dir.path());
@@ -48,9 +49,15 @@ fn batched_and_mixed_passes_equal_the_per_task_forward() {
         let x = s.data[2].prepare(&images, false);
         tch::no_grad(|| {
             let all = s.strategy.all_task_logits(&x, 2);
+            let features = s.strategy.all_task_features(&x, 2).expect("features");
             for (t, logits) in all.iter().enumerate() {
                 let own = s.strategy.forward(&x, t, false);
                 assert!(max_diff(logits, &own) < 1e-4, "{method}: task {t} stacked");
+                let one = s.strategy.task_features(&x, t).expect("features");
+                assert!(
+                    max_diff(&features[t], &one) < 1e-4,
+                    "{method}: task {t} features"
+                );
                 // A one-hot superposition is that task's network.
                 let w = Tensor::zeros([8, 3], (Kind::Float, tch::Device::Cpu));
                 let _ = w.narrow(1, t as i64, 1).fill_(1.0);
@@ -72,7 +79,7 @@ fn stored_tag_matrices_follow_from_the_saved_predictions_and_never_beat_taw() {
         let expected_primary = if method == "finetune" {
             "max_logit"
         } else {
-            "min_entropy"
+            "min_mahalanobis"
         };
         assert_eq!(tag.primary, expected_primary);
         let rules: Vec<&str> = tag.rules.iter().map(|r| r.rule.as_str()).collect();
@@ -83,7 +90,8 @@ fn stored_tag_matrices_follow_from_the_saved_predictions_and_never_beat_taw() {
                 "min_normalized_entropy",
                 "max_confidence",
                 "max_logit",
-                "one_shot"
+                "one_shot",
+                "min_mahalanobis"
             ]
         );
         let saved: HashMap<String, Tensor> =

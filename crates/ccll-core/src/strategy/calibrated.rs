@@ -358,6 +358,34 @@ impl Method for Calibrated {
     }
 }
 
+impl Calibrated {
+    /// Every task's features in one pass: the base before the first calibration point once,
+    /// then every task's copy of the batch through the rest of the base together (see
+    /// [`MultiTask::Stacked`]).
+    fn stacked_features(&self, x: &Tensor, upto: usize) -> Vec<Tensor> {
+        let tasks = &self.tasks[..=upto];
+        if self.spec.is_none() {
+            let features = self.backbone.features(x, &Fwd::eval(None));
+            return tasks.iter().map(|_| features.shallow_clone()).collect();
+        }
+        let multi = MultiTask::Stacked {
+            calibrations: tasks.iter().map(|m| m.calibration.as_ref()).collect(),
+            batch: x.size()[0],
+        };
+        let fwd = Fwd {
+            multi: Some(&multi),
+            ..Fwd::eval(None)
+        };
+        let features = self.backbone.features(x, &fwd);
+        if features.size()[0] == x.size()[0] {
+            // Nothing was stacked: no task of `0..=upto` calibrates (task 1 of ccll alone).
+            (0..tasks.len()).map(|_| features.shallow_clone()).collect()
+        } else {
+            features.chunk(tasks.len() as i64, 0)
+        }
+    }
+}
+
 impl Model for Calibrated {
     fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
         self.add_task_modules(task, true)?;
@@ -403,34 +431,22 @@ impl Model for Calibrated {
         m.logits(&self.backbone.features(x, &fwd))
     }
 
-    /// One pass: the base before the first calibration point once, then every task's copy
-    /// of the batch through the rest of the base together (see [`MultiTask::Stacked`]).
+    /// Every task's head on its features (see [`Model::all_task_features`]).
     fn all_task_logits(&self, x: &Tensor, upto: usize) -> Vec<Tensor> {
-        let tasks = &self.tasks[..=upto];
-        if self.spec.is_none() {
-            let features = self.backbone.features(x, &Fwd::eval(None));
-            return tasks.iter().map(|m| m.logits(&features)).collect();
-        }
-        let multi = MultiTask::Stacked {
-            calibrations: tasks.iter().map(|m| m.calibration.as_ref()).collect(),
-            batch: x.size()[0],
-        };
-        let fwd = Fwd {
-            multi: Some(&multi),
-            ..Fwd::eval(None)
-        };
-        let features = self.backbone.features(x, &fwd);
-        let features = if features.size()[0] == x.size()[0] {
-            // Nothing was stacked: no task of `0..=upto` calibrates (task 1 of ccll alone).
-            (0..tasks.len()).map(|_| features.shallow_clone()).collect()
-        } else {
-            features.chunk(tasks.len() as i64, 0)
-        };
-        tasks
+        self.tasks[..=upto]
             .iter()
-            .zip(&features)
+            .zip(&self.stacked_features(x, upto))
             .map(|(m, f)| m.logits(f))
             .collect()
+    }
+
+    fn all_task_features(&self, x: &Tensor, upto: usize) -> Option<Vec<Tensor>> {
+        Some(self.stacked_features(x, upto))
+    }
+
+    fn task_features(&self, x: &Tensor, task: usize) -> Option<Tensor> {
+        let calibration = self.tasks[task].calibration.as_ref();
+        Some(self.backbone.features(x, &Fwd::eval(calibration)))
     }
 
     fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Vec<Tensor>> {

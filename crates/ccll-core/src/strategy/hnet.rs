@@ -390,6 +390,24 @@ impl Hnet {
     }
 }
 
+impl Hnet {
+    /// Task `task`'s features from its generated network, and its generated head (weight,
+    /// bias).
+    fn generated_features(&self, x: &Tensor, task: usize, train: bool) -> (Tensor, Tensor, Tensor) {
+        let flat = self
+            .hyper
+            .generate(&self.tasks[task].embedding.unsqueeze(0))
+            .squeeze_dim(0);
+        let (generated, head_w, head_b) = self.unpack(&flat, task);
+        let fwd = Fwd {
+            base_train: train,
+            generated: Some(&generated),
+            ..Fwd::eval(None)
+        };
+        (self.main.backbone.features(x, &fwd), head_w, head_b)
+    }
+}
+
 impl Model for Hnet {
     /// Adds the task's embedding and statistics; the hypernetwork trains again.
     fn begin_task(&mut self, task: usize) -> anyhow::Result<()> {
@@ -409,20 +427,20 @@ impl Model for Hnet {
     }
 
     fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor {
-        let flat = self
-            .hyper
-            .generate(&self.tasks[task].embedding.unsqueeze(0))
-            .squeeze_dim(0);
-        let (generated, head_w, head_b) = self.unpack(&flat, task);
-        let fwd = Fwd {
-            base_train: train,
-            generated: Some(&generated),
-            ..Fwd::eval(None)
-        };
-        self.main
-            .backbone
-            .features(x, &fwd)
-            .linear(&head_w, Some(&head_b))
+        let (features, head_w, head_b) = self.generated_features(x, task, train);
+        features.linear(&head_w, Some(&head_b))
+    }
+
+    fn all_task_features(&self, x: &Tensor, upto: usize) -> Option<Vec<Tensor>> {
+        Some(
+            (0..=upto)
+                .map(|t| self.generated_features(x, t, false).0)
+                .collect(),
+        )
+    }
+
+    fn task_features(&self, x: &Tensor, task: usize) -> Option<Tensor> {
+        Some(self.generated_features(x, task, false).0)
     }
 
     /// The finished task's embedding is frozen for good.

@@ -79,6 +79,21 @@ pub trait Model {
         (0..=upto).map(|t| self.forward(x, t, false)).collect()
     }
 
+    /// Inference features (what each task's head reads) of every task `0..=upto` for one
+    /// batch, for task inference by distances in feature space; `None` where a model has no
+    /// per-task heads (the pretrainer).
+    fn all_task_features(&self, x: &Tensor, upto: usize) -> Option<Vec<Tensor>> {
+        let _ = (x, upto);
+        None
+    }
+
+    /// Inference features of one task (what its head reads); models override this where
+    /// one task costs less than all of them.
+    fn task_features(&self, x: &Tensor, task: usize) -> Option<Tensor> {
+        self.all_task_features(x, task)
+            .map(|mut f| f.swap_remove(task))
+    }
+
     /// Every task's head (`0..T`) on the features of the superposition of the tasks' modules
     /// with per-image weights `weights` `[B, T]` mixed inside the network (SupSup's one-shot
     /// rule), differentiable by the weights; `None` when the tasks differ only after their
@@ -181,6 +196,8 @@ pub trait Strategy {
     fn trainable(&self) -> Vec<ParamGroup>;
     fn forward(&self, x: &Tensor, task: usize, train: bool) -> Tensor;
     fn all_task_logits(&self, x: &Tensor, upto: usize) -> Vec<Tensor>;
+    fn all_task_features(&self, x: &Tensor, upto: usize) -> Option<Vec<Tensor>>;
+    fn task_features(&self, x: &Tensor, task: usize) -> Option<Tensor>;
     fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Vec<Tensor>>;
     fn training_step(&mut self, x: &Tensor, labels: &Tensor, task: usize) -> StepOutput;
     fn end_task(&mut self, task: usize, data: &DeviceTask) -> anyhow::Result<()>;
@@ -213,6 +230,14 @@ impl<M: Method> Strategy for M {
 
     fn all_task_logits(&self, x: &Tensor, upto: usize) -> Vec<Tensor> {
         self.model().all_task_logits(x, upto)
+    }
+
+    fn all_task_features(&self, x: &Tensor, upto: usize) -> Option<Vec<Tensor>> {
+        self.model().all_task_features(x, upto)
+    }
+
+    fn task_features(&self, x: &Tensor, task: usize) -> Option<Tensor> {
+        self.model().task_features(x, task)
     }
 
     fn mixed_logits(&self, x: &Tensor, weights: &Tensor) -> Option<Vec<Tensor>> {

@@ -246,6 +246,11 @@ impl Model for Pnn {
             .collect()
     }
 
+    fn all_task_features(&self, x: &Tensor, upto: usize) -> Option<Vec<Tensor>> {
+        let hs = self.column_maps(x, upto, false);
+        Some(hs[..=upto].iter().map(Backbone::pool).collect())
+    }
+
     fn end_task(&mut self, task: usize) -> anyhow::Result<()> {
         self.columns[task].net.vs.freeze();
         self.heads[task].vs.freeze();

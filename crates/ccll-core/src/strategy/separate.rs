@@ -111,6 +111,14 @@ impl Model for Separate {
         self.heads[task].logits(&self.nets[task].features(x, train && current))
     }
 
+    fn all_task_features(&self, x: &Tensor, upto: usize) -> Option<Vec<Tensor>> {
+        Some(self.nets[..=upto].iter().map(|n| n.features(x, false)).collect())
+    }
+
+    fn task_features(&self, x: &Tensor, task: usize) -> Option<Tensor> {
+        Some(self.nets[task].features(x, false))
+    }
+
     fn end_task(&mut self, task: usize) -> anyhow::Result<()> {
         self.nets[task].vs.freeze();
         self.heads[task].vs.freeze();

@@ -291,6 +291,12 @@ impl Model for Trunk {
             .collect()
     }
 
+    /// The trunk's features, shared by every head.
+    fn all_task_features(&self, x: &Tensor, upto: usize) -> Option<Vec<Tensor>> {
+        let features = self.features(x, false);
+        Some((0..=upto).map(|_| features.shallow_clone()).collect())
+    }
+
     /// A finished head is frozen unless the method retrains old heads.
     fn end_task(&mut self, _task: usize) -> anyhow::Result<()> {
         self.freeze_finished_heads();
