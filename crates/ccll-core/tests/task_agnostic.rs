@@ -4,11 +4,12 @@
 
 mod common;
 
-use ccll_core::run::{Session, CONFIG_FILE};
+use ccll_core::run::{run, RunOptions, Session, CONFIG_FILE};
 use ccll_core::task_inference::PREDICTIONS_FILE;
 use ccll_core::{Placement, RunConfig};
 use common::{exclusive, run_to};
 use std::collections::HashMap;
+use std::path::Path;
 use tch::{Kind, Tensor};
 
 fn config(method: &str) -> RunConfig {
@@ -146,4 +147,54 @@ fn stored_tag_matrices_follow_from_the_saved_predictions_and_never_beat_taw() {
                 .join("; ")
         );
     }
+}
+
+/// The issue's case on real files: Fashion-MNIST 10-way then five MNIST digit pairs. The
+/// entropy rules lose the Fashion-MNIST task (its 10-way head is less certain than a 2-way
+/// head on anything); `min_mahalanobis`, ccll's default, identifies it. Skipped, saying why,
+/// without the idx files (`ccll data fetch all` installs them).
+#[test]
+fn mahalanobis_identifies_the_fashion_mnist_task_on_real_data() {
+    let root = std::env::var_os("CCLL_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data"));
+    for d in ["mnist", "fashion-mnist"] {
+        if !root.join(d).is_dir() {
+            eprintln!(
+                "SKIPPED: no {d} in {} (run `ccll data fetch all` or ./setup.sh)",
+                root.display()
+            );
+            return;
+        }
+    }
+    let _rng = exclusive();
+    let cfg = RunConfig::from_yaml(
+        "benchmark: {name: fashion_mnist_to_mnist, per_class_cap: 100, test_per_class_cap: 100}
+model: {arch: convnet, width: 8}
+method: {name: ccll}
+train: {epochs: 2, batch_size: 32, seed: 0}
+",
+        "test.yaml",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        placement: Placement::cpu(1),
+        data_root: Some(root),
+        out_dir: dir.path().to_path_buf(),
+        base_dir: None,
+    };
+    let r = run(&cfg, &opts, &mut |_| {}).unwrap();
+    let tag = r.task_agnostic.expect("TAg recorded");
+    assert_eq!(tag.primary, "min_mahalanobis");
+    let task1 = |rule: &str| {
+        let found = tag.rules.iter().find(|x| x.rule == rule).unwrap();
+        found.task_id_matrix.get(5, 0).unwrap()
+    };
+    let (mahalanobis, entropy) = (task1("min_mahalanobis"), task1("min_entropy"));
+    println!(
+        "task 1 identified after task 6: min_mahalanobis {mahalanobis} %, min_entropy {entropy} %"
+    );
+    assert!(mahalanobis >= 80.0, "min_mahalanobis: {mahalanobis} %");
+    assert!(mahalanobis > entropy + 30.0, "{mahalanobis} vs {entropy}");
 }
