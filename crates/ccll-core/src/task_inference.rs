@@ -540,9 +540,11 @@ pub fn applicable_rules(task_classes: &[i64]) -> Vec<Rule> {
 }
 
 /// The rule a run reports as its TAg result: `method.task_inference`, else FACIL's
-/// concatenated heads (`max_logit`) for the methods that share one trunk, else
-/// `min_mahalanobis` (the best rule for every method on the validation splits of
-/// `task_agnostic`'s `cpu-validation` profile; see the README).
+/// concatenated heads (`max_logit`) for the methods that share one trunk, HNET+ENT's
+/// `min_entropy` for hnet (its published rule; its shared hypernetwork moves on, so fitting
+/// its tasks' feature statistics would need old tasks' data), else `min_mahalanobis` (the
+/// best rule for every method on the validation splits of `task_agnostic`'s
+/// `cpu-validation` profile; see the README).
 pub fn primary_rule(method: &MethodConfig) -> Rule {
     method.task_inference().unwrap_or(match method {
         MethodConfig::Finetune(_)
@@ -550,6 +552,7 @@ pub fn primary_rule(method: &MethodConfig) -> Rule {
         | MethodConfig::Ewc(_)
         | MethodConfig::Lwf(_)
         | MethodConfig::Dgr(_) => Rule::MaxLogit,
+        MethodConfig::Hnet(_) => Rule::MinEntropy,
         _ => Rule::MinMahalanobis,
     })
 }
