@@ -19,7 +19,10 @@
 //! - `min_mahalanobis`: the task whose own classes lie nearest the image in that task's
 //!   feature space (squared Mahalanobis distance to the nearest class mean, Lee et al. 2018),
 //!   with the class means and covariance measured on each task's training images
-//!   ([`TaskReference`]).
+//!   ([`TaskReference`]);
+//! - `min_mahalanobis_base`: the same distances, all in task 1's feature space (ccll's frozen
+//!   base, the first network of separate and pnn, the shared trunk), so that one pass serves
+//!   every task and no task's modules pull other tasks' images towards its classes.
 //!
 //! A TAg prediction is the inferred task's head's arg-max: it is right when the task is
 //! inferred right and the task-aware prediction is right, so TAg accuracy never exceeds TAw
@@ -42,16 +45,18 @@ pub enum Rule {
     MaxLogit,
     OneShot,
     MinMahalanobis,
+    MinMahalanobisBase,
 }
 
 /// Every rule, in the order results list them.
-pub const RULES: [Rule; 6] = [
+pub const RULES: [Rule; 7] = [
     Rule::MinEntropy,
     Rule::MinNormalizedEntropy,
     Rule::MaxConfidence,
     Rule::MaxLogit,
     Rule::OneShot,
     Rule::MinMahalanobis,
+    Rule::MinMahalanobisBase,
 ];
 
 impl Rule {
@@ -63,6 +68,7 @@ impl Rule {
             Self::MaxLogit => "max_logit",
             Self::OneShot => "one_shot",
             Self::MinMahalanobis => "min_mahalanobis",
+            Self::MinMahalanobisBase => "min_mahalanobis_base",
         }
     }
 
@@ -74,7 +80,7 @@ impl Rule {
     /// Whether the rule reads the tasks' features and their [`TaskReference`] rather than
     /// their logits.
     pub fn reads_features(self) -> bool {
-        self == Self::MinMahalanobis
+        matches!(self, Self::MinMahalanobis | Self::MinMahalanobisBase)
     }
 
     /// Per-image scores `[B, T]` (higher = more likely) from every task's logits (features
@@ -104,7 +110,13 @@ impl Rule {
             Self::MinMahalanobis => logits
                 .iter()
                 .enumerate()
-                .map(|(t, f)| -reference().mahalanobis(t, f))
+                .map(|(t, f)| -reference().own[t].nearest(f))
+                .collect(),
+            // ... and task 1's features, the same for every task.
+            Self::MinMahalanobisBase => logits
+                .iter()
+                .enumerate()
+                .map(|(t, f)| -reference().base[t].nearest(f))
                 .collect(),
             Self::OneShot => return None,
         };
@@ -128,7 +140,10 @@ pub const REFERENCE_IMAGES: i64 = 1000;
 /// whose shared network moves on (finetune, ewc, lwf, joint, dgr, hnet) it re-reads old
 /// tasks' training images, which such a method would not keep (see the README).
 pub struct TaskReference {
-    per_task: Vec<ClassGaussians>,
+    /// In each task's own feature space (`min_mahalanobis`).
+    own: Vec<ClassGaussians>,
+    /// In task 1's feature space, for every task (`min_mahalanobis_base`).
+    base: Vec<ClassGaussians>,
 }
 
 /// Class means `[C, D]` and the precision `[D, D]` of the within-class covariance (shrunk
@@ -181,31 +196,31 @@ impl ClassGaussians {
 impl TaskReference {
     /// The reference of tasks `0..data.len()` from the model as it stands.
     pub fn measure(strategy: &dyn Strategy, data: &[DeviceTask], batch_size: usize) -> Self {
-        let per_task = tch::no_grad(|| {
-            data.iter()
-                .enumerate()
-                .map(|(t, d)| {
-                    let (images, labels) = reference_images(d);
-                    let features: Vec<Tensor> = images
-                        .split(batch_size.max(1) as i64, 0)
-                        .iter()
-                        .map(|b| {
-                            let x = d.prepare(b, false);
-                            strategy
-                                .task_features(&x, t)
-                                .expect("min_mahalanobis applies to models with per-task features")
-                        })
-                        .collect();
-                    ClassGaussians::fit(&Tensor::cat(&features, 0), &labels, d.classes)
-                })
-                .collect()
-        });
-        Self { per_task }
-    }
-
-    /// Squared Mahalanobis distance of task `task`'s features to its nearest class.
-    fn mahalanobis(&self, task: usize, features: &Tensor) -> Tensor {
-        self.per_task[task].nearest(features)
+        let features = |x: &Tensor, task: usize| {
+            strategy
+                .task_features(x, task)
+                .expect("min_mahalanobis applies to models with per-task features")
+        };
+        tch::no_grad(|| {
+            let fit = |space: &dyn Fn(usize) -> usize| -> Vec<ClassGaussians> {
+                data.iter()
+                    .enumerate()
+                    .map(|(t, d)| {
+                        let (images, labels) = reference_images(d);
+                        let f: Vec<Tensor> = images
+                            .split(batch_size.max(1) as i64, 0)
+                            .iter()
+                            .map(|b| features(&d.prepare(b, false), space(t)))
+                            .collect();
+                        ClassGaussians::fit(&Tensor::cat(&f, 0), &labels, d.classes)
+                    })
+                    .collect()
+            };
+            Self {
+                own: fit(&|t| t),
+                base: fit(&|_| 0),
+            }
+        })
     }
 }
 
@@ -453,13 +468,21 @@ fn from_all_logits(
         for (i, rule) in rules.iter().enumerate() {
             let started = Instant::now();
             let features;
-            let read = if rule.reads_features() {
-                features = strategy
-                    .all_task_features(&x, upto)
-                    .expect("min_mahalanobis applies to models with per-task features");
-                &features
-            } else {
-                &logits
+            let read = match rule {
+                Rule::MinMahalanobis => {
+                    features = strategy
+                        .all_task_features(&x, upto)
+                        .expect("min_mahalanobis applies to models with per-task features");
+                    &features
+                }
+                Rule::MinMahalanobisBase => {
+                    let first = strategy
+                        .task_features(&x, 0)
+                        .expect("min_mahalanobis applies to models with per-task features");
+                    features = (0..=upto).map(|_| first.shallow_clone()).collect();
+                    &features
+                }
+                _ => &logits,
             };
             let choice = match rule.scores(read, reference) {
                 Some(scores) => scores.argmax(1, false),
@@ -542,8 +565,8 @@ pub fn applicable_rules(task_classes: &[i64]) -> Vec<Rule> {
 /// The rule a run reports as its TAg result: `method.task_inference`, else FACIL's
 /// concatenated heads (`max_logit`) for the methods that share one trunk, HNET+ENT's
 /// `min_entropy` for hnet (its published rule; its shared hypernetwork moves on, so fitting
-/// its tasks' feature statistics would need old tasks' data), else `min_mahalanobis` (the
-/// best rule for every method on the validation splits of `task_agnostic`'s
+/// its tasks' feature statistics would need old tasks' data), else `min_mahalanobis_base`
+/// (the best rule for every such method on the validation splits of `task_agnostic`'s
 /// `cpu-validation` profile; see the README).
 pub fn primary_rule(method: &MethodConfig) -> Rule {
     method.task_inference().unwrap_or(match method {
@@ -553,7 +576,7 @@ pub fn primary_rule(method: &MethodConfig) -> Rule {
         | MethodConfig::Lwf(_)
         | MethodConfig::Dgr(_) => Rule::MaxLogit,
         MethodConfig::Hnet(_) => Rule::MinEntropy,
-        _ => Rule::MinMahalanobis,
+        _ => Rule::MinMahalanobisBase,
     })
 }
 
@@ -739,7 +762,8 @@ mod tests {
             ClassGaussians::fit(&(centre + noise), &labels, 2)
         };
         let reference = TaskReference {
-            per_task: vec![fit(0), fit(1)],
+            own: vec![fit(0), fit(1)],
+            base: vec![fit(0), fit(1)],
         };
         // Image 0 is task 0's class 1, image 1 task 1's class 0. Every head is equally sure
         // of every image (the same logits), so entropy cannot choose; distance does. Each
@@ -753,8 +777,18 @@ mod tests {
         assert!(picked.equal(&Tensor::from_slice(&[0i64, 1])), "{picked:?}");
         assert!(Rule::MinMahalanobis.reads_features());
         assert_eq!(Rule::named("min_mahalanobis"), Some(Rule::MinMahalanobis));
+        // The base rule reads its own statistics: swapped, it picks the other task.
+        let swapped = TaskReference {
+            own: vec![fit(0), fit(1)],
+            base: vec![fit(1), fit(0)],
+        };
+        let picked = Rule::MinMahalanobisBase
+            .scores(&both, Some(&swapped))
+            .unwrap()
+            .argmax(1, false);
+        assert!(picked.equal(&Tensor::from_slice(&[1i64, 0])), "{picked:?}");
         // The nearest class's squared distance is small for its own task's image.
-        let d = reference.mahalanobis(0, &both[0]);
+        let d = reference.own[0].nearest(&both[0]);
         assert!(
             d.double_value(&[0]) < 3.0 && d.double_value(&[1]) > 30.0,
             "{d:?}"
