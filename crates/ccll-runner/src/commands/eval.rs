@@ -77,7 +77,7 @@ fn task_agnostic(a: &EvalArgs, stored: &RunResult) -> anyhow::Result<()> {
             cells.push(format!("{acc:.2}/{id:.2}"));
         }
         println!(
-            "  {name:<15}{} {}",
+            "  {name:<22}{} {}",
             if primary { "*" } else { " " },
             cells.join("  ")
         );
