@@ -15,6 +15,8 @@ use plotters::prelude::*;
 pub struct TaskIdLine {
     pub label: String,
     pub points: Vec<Option<(f64, Option<f64>)>>,
+    /// The group's place in the sweep, which picks its colour as in the other charts.
+    pub color: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +49,7 @@ impl TaskIdCurve {
     pub fn build(data: &SweepData) -> Result<TaskIdCurve, ReportError> {
         let mut lines = Vec::new();
         let mut tasks = 0;
-        for g in data.groups() {
+        for (i, g) in data.groups().into_iter().enumerate() {
             let runs: Vec<Vec<Option<f64>>> = g
                 .run_ids
                 .iter()
@@ -61,6 +63,7 @@ impl TaskIdCurve {
             lines.push(TaskIdLine {
                 label: g.label,
                 points,
+                color: i,
             });
         }
         if lines.is_empty() {
@@ -74,9 +77,26 @@ impl TaskIdCurve {
         Ok(TaskIdCurve {
             title: format!("Task-id accuracy against tasks learned — {}", data.name),
             tasks,
-            lines,
+            lines: merge_identical(lines),
         })
     }
+}
+
+/// Lines with equal points drawn once, labelled with every method they stand for: methods that
+/// share a base and infer the task from it identify the same tasks, and the last line drawn
+/// would hide the others.
+fn merge_identical(lines: Vec<TaskIdLine>) -> Vec<TaskIdLine> {
+    let mut merged: Vec<TaskIdLine> = Vec::new();
+    for line in lines {
+        match merged.iter_mut().find(|m| m.points == line.points) {
+            Some(same) => {
+                same.label.push_str(" = ");
+                same.label.push_str(&line.label);
+            }
+            None => merged.push(line),
+        }
+    }
+    merged
 }
 
 impl Chart for TaskIdCurve {
@@ -117,8 +137,8 @@ impl Chart for TaskIdCurve {
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + key_w, y)], grey.stroke_width(3))
             });
-        for (i, l) in self.lines.iter().enumerate() {
-            let c = color(i);
+        for l in &self.lines {
+            let c = color(l.color);
             let pts: Vec<(f64, f64, Option<f64>)> = l
                 .points
                 .iter()
@@ -146,7 +166,9 @@ impl Chart for TaskIdCurve {
                 ))
             }))?;
         }
-        super::draw_legend(&mut chart, s, SeriesLabelPosition::UpperRight)?;
+        // Every line starts at 100 and stays above chance, which falls from 100: the lower
+        // left is where no line runs.
+        super::draw_legend(&mut chart, s, SeriesLabelPosition::LowerLeft)?;
         Ok(())
     }
 }
@@ -154,6 +176,22 @@ impl Chart for TaskIdCurve {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_with_equal_points_are_drawn_once_with_every_label() {
+        let line = |label: &str, second: f64| TaskIdLine {
+            label: label.to_string(),
+            points: vec![Some((100.0, Some(0.0))), Some((second, None))],
+            color: 0,
+        };
+        let merged = merge_identical(vec![
+            line("ccll", 82.0),
+            line("finetune", 60.0),
+            line("separate", 82.0),
+        ]);
+        let labels: Vec<&str> = merged.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["ccll = separate", "finetune"]);
+    }
 
     #[test]
     fn a_row_is_the_mean_over_the_tasks_seen_and_unmeasured_cells_are_skipped() {
