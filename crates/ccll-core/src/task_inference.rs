@@ -87,7 +87,8 @@ impl Rule {
     /// for `min_mahalanobis`, with the tasks' `reference`); `None` for `one_shot`, which needs
     /// the model.
     fn scores(self, logits: &[Tensor], reference: Option<&TaskReference>) -> Option<Tensor> {
-        let reference = || reference.expect("min_mahalanobis is given the tasks' TaskReference");
+        let reference =
+            || reference.expect("the Mahalanobis rules are given the tasks' TaskReference");
         let per_task: Vec<Tensor> = match self {
             Self::MinEntropy => logits.iter().map(|l| -entropy(l)).collect(),
             Self::MinNormalizedEntropy => logits
@@ -183,6 +184,13 @@ impl ClassGaussians {
         }
     }
 
+    fn shallow_clone(&self) -> Self {
+        Self {
+            means: self.means.shallow_clone(),
+            precision: self.precision.shallow_clone(),
+        }
+    }
+
     /// Squared Mahalanobis distance of each row of `features` to its nearest class mean,
     /// `[B]`.
     fn nearest(&self, features: &Tensor) -> Tensor {
@@ -196,32 +204,36 @@ impl ClassGaussians {
 impl TaskReference {
     /// The reference of tasks `0..data.len()` from the model as it stands.
     pub fn measure(strategy: &dyn Strategy, data: &[DeviceTask], batch_size: usize) -> Self {
-        let features = |x: &Tensor, task: usize| {
-            strategy
-                .task_features(x, task)
-                .expect("min_mahalanobis applies to models with per-task features")
+        // Task `t`'s images in the feature space of task `space`.
+        let fit = |t: usize, space: usize| {
+            let d = &data[t];
+            let (images, labels) = reference_images(d);
+            let f: Vec<Tensor> = images
+                .split(batch_size.max(1) as i64, 0)
+                .iter()
+                .map(|b| features_of(strategy, &d.prepare(b, false), space))
+                .collect();
+            ClassGaussians::fit(&Tensor::cat(&f, 0), &labels, d.classes)
         };
         tch::no_grad(|| {
-            let fit = |space: &dyn Fn(usize) -> usize| -> Vec<ClassGaussians> {
-                data.iter()
-                    .enumerate()
-                    .map(|(t, d)| {
-                        let (images, labels) = reference_images(d);
-                        let f: Vec<Tensor> = images
-                            .split(batch_size.max(1) as i64, 0)
-                            .iter()
-                            .map(|b| features(&d.prepare(b, false), space(t)))
-                            .collect();
-                        ClassGaussians::fit(&Tensor::cat(&f, 0), &labels, d.classes)
-                    })
-                    .collect()
-            };
-            Self {
-                own: fit(&|t| t),
-                base: fit(&|_| 0),
-            }
+            let own: Vec<ClassGaussians> = (0..data.len()).map(|t| fit(t, t)).collect();
+            // Task 1's own space is the base space: its statistics are fitted once.
+            let base = (0..data.len())
+                .map(|t| match t {
+                    0 => own[0].shallow_clone(),
+                    _ => fit(t, 0),
+                })
+                .collect();
+            Self { own, base }
         })
     }
+}
+
+/// Task `task`'s inference features of `x` (what its head reads).
+fn features_of(strategy: &dyn Strategy, x: &Tensor, task: usize) -> Tensor {
+    strategy
+        .task_features(x, task)
+        .expect("the Mahalanobis rules apply to models with per-task features")
 }
 
 /// At most [`REFERENCE_IMAGES`] of a task's training images, evenly spaced, with their labels.
@@ -472,13 +484,11 @@ fn from_all_logits(
                 Rule::MinMahalanobis => {
                     features = strategy
                         .all_task_features(&x, upto)
-                        .expect("min_mahalanobis applies to models with per-task features");
+                        .expect("the Mahalanobis rules apply to models with per-task features");
                     &features
                 }
                 Rule::MinMahalanobisBase => {
-                    let first = strategy
-                        .task_features(&x, 0)
-                        .expect("min_mahalanobis applies to models with per-task features");
+                    let first = features_of(strategy, &x, 0);
                     features = (0..=upto).map(|_| first.shallow_clone()).collect();
                     &features
                 }

@@ -335,30 +335,7 @@ impl Calibrated {
     fn task_file(dir: &Path, task: usize) -> std::path::PathBuf {
         dir.join(format!("task{}.safetensors", task + 1))
     }
-}
 
-/// The base's checkpoint file in a run or base directory.
-pub fn base_file(dir: &Path) -> std::path::PathBuf {
-    dir.join("base.safetensors")
-}
-
-impl Method for Calibrated {
-    type Model = Self;
-
-    fn name(&self) -> &str {
-        self.variant.name()
-    }
-
-    fn model(&self) -> &Self {
-        self
-    }
-
-    fn model_mut(&mut self) -> &mut Self {
-        self
-    }
-}
-
-impl Calibrated {
     /// Every task's features in one pass: the base before the first calibration point once,
     /// then every task's copy of the batch through the rest of the base together (see
     /// [`MultiTask::Stacked`]).
@@ -383,6 +360,27 @@ impl Calibrated {
         } else {
             features.chunk(tasks.len() as i64, 0)
         }
+    }
+}
+
+/// The base's checkpoint file in a run or base directory.
+pub fn base_file(dir: &Path) -> std::path::PathBuf {
+    dir.join("base.safetensors")
+}
+
+impl Method for Calibrated {
+    type Model = Self;
+
+    fn name(&self) -> &str {
+        self.variant.name()
+    }
+
+    fn model(&self) -> &Self {
+        self
+    }
+
+    fn model_mut(&mut self) -> &mut Self {
+        self
     }
 }
 

@@ -388,9 +388,7 @@ impl Hnet {
         }
         self.targets = Some(now);
     }
-}
 
-impl Hnet {
     /// Task `task`'s features from its generated network, and its generated head (weight,
     /// bias).
     fn generated_features(&self, x: &Tensor, task: usize, train: bool) -> (Tensor, Tensor, Tensor) {
