@@ -1,4 +1,7 @@
 fn main() {
     libtorch_link::emit();
-    libtorch_link::compile_cpp("ccll_generator_state", &["csrc/generator_state.cpp"]);
+    libtorch_link::compile_cpp(
+        "ccll_core_cpp",
+        &["csrc/generator_state.cpp", "csrc/calibration_inference.cpp"],
+    );
 }

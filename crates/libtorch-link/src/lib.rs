@@ -33,7 +33,10 @@ pub fn emit() {
 /// Compiles C++ `files` (relative to the crate) against libtorch's headers, as torch-sys
 /// compiles its own glue (C++17, the ABI of the libtorch build), into a static library
 /// `name` linked into the crate; the symbols it uses come from the libtorch that torch-sys
-/// links.
+/// links. Always optimised (`-O3`: kernels are timed, and a debug build's tests would crawl
+/// through them), with OpenMP so that `at::parallel_for` runs on libtorch's own thread pool:
+/// the OpenMP runtime linked is the one libtorch ships and loads (`libgomp.so.1` beside it),
+/// never a second one from the compiler.
 pub fn compile_cpp(name: &str, files: &[&str]) {
     for f in files {
         println!("cargo:rerun-if-changed={f}");
@@ -56,6 +59,17 @@ pub fn compile_cpp(name: &str, files: &[&str]) {
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag("-DGLOG_USE_GLOG_EXPORT")
+        .flag("-fopenmp")
+        .opt_level(3)
         .files(files)
         .compile(name);
+    let gomp = lib.join("libgomp.so.1");
+    assert!(
+        gomp.exists(),
+        "{name} needs libtorch's OpenMP runtime {} (libtorch built with OpenMP, as PyPI's torch \
+         is)",
+        gomp.display()
+    );
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-lib=dylib:+verbatim=libgomp.so.1");
 }

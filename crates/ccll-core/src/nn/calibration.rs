@@ -170,6 +170,7 @@ impl Ccm {
         );
         let bn_cfg = nn::BatchNormConfig {
             ws_init: nn::Init::Const(0.0),
+            eps: Self::BN_EPS,
             ..Default::default()
         };
         Self {
@@ -179,8 +180,33 @@ impl Ccm {
         }
     }
 
+    /// The gate's BN epsilon (tch's default, named so that the fused kernel's folded BN uses
+    /// the same).
+    const BN_EPS: f64 = 1e-5;
+
     pub fn forward(&self, y: &Tensor, train: bool) -> Tensor {
         y * self.gate(y, train)
+    }
+
+    /// The module in eval mode as the fused kernel takes it: BN on its running statistics
+    /// folded into a scale and shift per channel.
+    fn eval_form(&self) -> super::fused_inference::EvalCcm {
+        let channels = self.weight.size()[0];
+        let beta = self.weight.size()[1];
+        let ones = || Tensor::ones([channels], (tch::Kind::Float, self.weight.device()));
+        let gamma = self.bn.ws.as_ref().map_or_else(ones, |w| w.detach());
+        let bias = self.bn.bs.as_ref().map_or_else(
+            || Tensor::zeros([channels], (tch::Kind::Float, self.weight.device())),
+            |b| b.detach(),
+        );
+        let scale = gamma / (&self.bn.running_var + Self::BN_EPS).sqrt();
+        let shift = bias - &self.bn.running_mean * &scale;
+        super::fused_inference::EvalCcm {
+            weight: self.weight.detach().contiguous().view([channels, beta]),
+            beta,
+            scale: scale.contiguous(),
+            shift: shift.contiguous(),
+        }
     }
 
     /// The gate `2 sigmoid(BN(GConv1x1(GAP(y))))`, `[N, C, 1, 1]`.
@@ -216,6 +242,55 @@ pub struct CalibrationLayer {
 
 impl CalibrationLayer {
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        match self.fused_inference(x, train) {
+            Some(y) => y,
+            None => self.forward_composed(x, train),
+        }
+    }
+
+    /// Inference through the fused kernel (`fused_inference.rs`) where it applies: SCM
+    /// present, eval mode (CCM's BN on running statistics), nothing recorded by autograd, a
+    /// float CPU input stored NHWC (what the base's convs give on CPU). Same function as
+    /// [`Self::forward_composed`], sums in another order (low-order bits).
+    fn fused_inference(&self, x: &Tensor, train: bool) -> Option<Tensor> {
+        let scm = self.scm.as_ref()?;
+        let applies = !train
+            && x.device() == tch::Device::Cpu
+            && x.kind() == tch::Kind::Float
+            && super::conv_bn::is_channels_last(x)
+            && !self.records(x);
+        if !applies {
+            return None;
+        }
+        let ccm = self.ccm.as_ref().map(Ccm::eval_form);
+        Some(super::fused_inference::calibrate(
+            x,
+            &scm.kernel().contiguous(),
+            scm.weight.size()[1],
+            ccm.as_ref(),
+        ))
+    }
+
+    /// Whether autograd would record this layer's forward on `x` (the fused kernel has no
+    /// backward).
+    fn records(&self, x: &Tensor) -> bool {
+        if !super::fused_inference::grad_mode_enabled() {
+            return false;
+        }
+        let mut params = vec![x];
+        if let Some(scm) = &self.scm {
+            params.push(&scm.weight);
+        }
+        if let Some(ccm) = &self.ccm {
+            params.push(&ccm.weight);
+            params.extend(ccm.bn.ws.iter().chain(&ccm.bn.bs));
+        }
+        params.iter().any(|t| t.requires_grad())
+    }
+
+    /// SCM then CCM as libtorch operations (training, and inference the fused kernel does not
+    /// take).
+    pub fn forward_composed(&self, x: &Tensor, train: bool) -> Tensor {
         let (y, fresh) = match &self.scm {
             Some(scm) => (scm.forward(x), true),
             None => (x.shallow_clone(), false),
@@ -497,6 +572,117 @@ mod tests {
             ScmFormulation::select(Device::Cpu, true, 4),
             ScmFormulation::Grouped
         );
+    }
+
+    /// A layer with every parameter and BN statistic set to non-trivial values.
+    fn trained_layer(vs: &nn::VarStore, channels: i64, spec: CalibrationSpec) -> CalibrationLayer {
+        let layer = CalibrationLayer {
+            scm: spec
+                .scm
+                .then(|| Scm::new(vs.root() / "scm", channels, spec.alpha)),
+            ccm: spec
+                .ccm
+                .then(|| Ccm::new(vs.root() / "ccm", channels, spec.beta)),
+        };
+        tch::no_grad(|| {
+            for (i, (_, mut t)) in vs.variables().into_iter().enumerate() {
+                let values = ramp(&t.size(), 0.3) + 0.05 * (i as f64 + 1.0);
+                t.copy_(&values);
+            }
+            if let Some(ccm) = &layer.ccm {
+                let mut mean = ccm.bn.running_mean.shallow_clone();
+                mean.copy_(&ramp(&[channels], 0.2));
+                let mut var = ccm.bn.running_var.shallow_clone();
+                var.copy_(&(ramp(&[channels], 0.5).abs() + 0.1));
+            }
+        });
+        layer
+    }
+
+    #[test]
+    fn the_fused_inference_kernel_computes_the_composed_layer() {
+        let specs = [
+            (1, 1, 20),
+            (2, 2, 8),
+            (2, 4, 20),
+            (3, 3, 12),
+            (4, 4, 40),
+            (8, 4, 64),
+            (16, 8, 48),
+            (5, 5, 5),
+        ];
+        for (alpha, beta, channels) in specs {
+            for (scm, ccm) in [(true, true), (true, false)] {
+                let spec = CalibrationSpec {
+                    alpha,
+                    beta,
+                    scm,
+                    ccm,
+                };
+                let vs = nn::VarStore::new(Device::Cpu);
+                let layer = trained_layer(&vs, channels, spec);
+                for (n, h, w) in [(3, 5, 4), (1, 1, 7), (2, 6, 1)] {
+                    let x =
+                        super::super::conv_bn::to_channels_last(&ramp(&[n, channels, h, w], 1.0));
+                    let (fused, composed) = tch::no_grad(|| {
+                        (
+                            layer.fused_inference(&x, false),
+                            layer.forward_composed(&x, false),
+                        )
+                    });
+                    let fused = fused.expect("the fused kernel takes an NHWC input at inference");
+                    assert!(super::super::conv_bn::is_channels_last(&fused));
+                    let diff = (&fused - &composed).abs().max().double_value(&[]);
+                    let scale = composed.abs().max().double_value(&[]);
+                    assert!(
+                        diff <= 1e-5 * scale.max(1.0),
+                        "{spec:?} on [{n}, {channels}, {h}, {w}]: differs by {diff}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fused_kernel_is_used_only_for_inference_on_nhwc_cpu_floats() {
+        let spec = CalibrationSpec {
+            alpha: 2,
+            beta: 2,
+            scm: true,
+            ccm: true,
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let layer = trained_layer(&vs, 8, spec);
+        let nhwc = super::super::conv_bn::to_channels_last(&ramp(&[2, 8, 3, 3], 1.0));
+        let nchw = ramp(&[2, 8, 3, 3], 1.0);
+        tch::no_grad(|| {
+            assert!(layer.fused_inference(&nhwc, false).is_some());
+            assert!(
+                layer.fused_inference(&nhwc, true).is_none(),
+                "BN on batch statistics"
+            );
+            assert!(layer.fused_inference(&nchw, false).is_none());
+            let double = nhwc.to_kind(Kind::Double);
+            assert!(layer.fused_inference(&double, false).is_none());
+        });
+        // Autograd recording the weights (training, SupSup-style inference by gradient).
+        assert!(layer.fused_inference(&nhwc, false).is_none());
+        let y = layer.forward(&nhwc, false);
+        assert!(y.requires_grad(), "the composed path keeps the graph");
+        // CCM alone has no fused form.
+        let ccm_only = CalibrationLayer {
+            scm: None,
+            ccm: layer.ccm,
+        };
+        tch::no_grad(|| assert!(ccm_only.fused_inference(&nhwc, false).is_none()));
+        // A fresh layer stays the exact identity through the kernel (zero forgetting).
+        let fresh_vs = nn::VarStore::new(Device::Cpu);
+        let fresh = CalibrationLayer {
+            scm: Some(Scm::new(fresh_vs.root() / "scm", 8, 2)),
+            ccm: Some(Ccm::new(fresh_vs.root() / "ccm", 8, 2)),
+        };
+        let y = tch::no_grad(|| fresh.forward(&nhwc, false));
+        assert!(y.equal(&nhwc), "a fresh layer is the identity");
     }
 
     #[test]

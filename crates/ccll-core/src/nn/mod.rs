@@ -8,6 +8,7 @@ mod backbone;
 mod calibration;
 mod conv_bn;
 mod convnet;
+mod fused_inference;
 mod resnet;
 mod task_modules;
 
