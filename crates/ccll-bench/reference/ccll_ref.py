@@ -350,9 +350,18 @@ def check(spec, weights_path, batch_path):
     }
     with torch.no_grad():
         after = F.cross_entropy(model(x), y).item()
+        # Inference (every module in eval mode), which ccll computes with its fused kernel.
+        model.eval()
+        eval_after = F.cross_entropy(model(x), y).item()
     print(
         json.dumps(
-            {"loss": loss.item(), "grad_norms": grads, "param_norms_after_step": params, "loss_after_step": after}
+            {
+                "loss": loss.item(),
+                "grad_norms": grads,
+                "param_norms_after_step": params,
+                "loss_after_step": after,
+                "eval_loss_after_step": eval_after,
+            }
         )
     )
 

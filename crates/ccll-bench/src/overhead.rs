@@ -6,7 +6,7 @@ use crate::model::{BenchModel, ModelSpec};
 use crate::report::{Figure, Target};
 use crate::timing::{alternate, seconds, steps_for};
 use crate::Options;
-use ccll_core::nn::ScmFormulation;
+use ccll_core::nn::{set_fused_inference, ScmFormulation};
 use tch::Device;
 
 const SECTION: &str = "2. calibration overhead (inference)";
@@ -45,6 +45,17 @@ const WHERE_THE_TIME_GOES: &str = "missed: depthwise and small grouped convs are
      (README, \"Why no formulation reaches the FLOPs targets\"; profile with \
      crates/ccll-bench/reference/scm_formulations.py)";
 
+/// How the calibrated model's inference computes calibration on `device`.
+fn calibration_path(device: Device, alpha: i64) -> String {
+    if device == Device::Cpu {
+        "calibration by the fused kernel (csrc/calibration_inference.cpp)".to_owned()
+    } else {
+        // The model runs NCHW off the CPU (channels-last weights are for the CPU).
+        let scm = ScmFormulation::select(device, false, alpha);
+        format!("SCM as {}", scm.label())
+    }
+}
+
 /// Label of a backbone without task and alpha.
 fn backbone_label(s: &ModelSpec) -> String {
     format!("{} w{} {}px b{}", s.arch, s.width, s.image_size, s.batch)
@@ -75,8 +86,7 @@ pub fn run(device: Device, opts: &Options) -> Vec<Figure> {
                 Ok(m) => {
                     let flops_ratio = m.calibrated_flops / m.base_flops;
                     let time_target = Target::AtMost(flops_ratio + margin);
-                    // The model runs NHWC on CPU (channels-last weights), NCHW elsewhere.
-                    let scm = ScmFormulation::select(device, device == Device::Cpu, alpha);
+                    let how = calibration_path(device, alpha);
                     let mut time = Figure::compared(
                         SECTION,
                         format!("{name}: time, base + calibration vs base ({dev})"),
@@ -90,11 +100,27 @@ pub fn run(device: Device, opts: &Options) -> Vec<Figure> {
                     .note(format!(
                         "target: the FLOPs ratio {flops_ratio:.3} + {margin}"
                     ))
-                    .note(format!("SCM as {}", scm.label()));
+                    .note(how);
                     if time_target.met(m.time_ratio) == Some(false) {
                         time = time.note(WHERE_THE_TIME_GOES);
                     }
                     figures.push(time);
+                    if let Some(k) = &m.kernel {
+                        figures.push(
+                            Figure::compared(
+                                SECTION,
+                                format!(
+                                    "{name}: base + calibration, fused kernel vs libtorch ops ({dev})"
+                                ),
+                                "ms/batch",
+                                k.fused_ms,
+                                k.composed_ms,
+                                k.ratio,
+                                Target::None,
+                            )
+                            .note(k.spread.clone()),
+                        );
+                    }
                     figures.push(
                         Figure::compared(
                             SECTION,
@@ -138,6 +164,19 @@ pub struct Overhead {
     pub spread: String,
     pub base_flops: f64,
     pub calibrated_flops: f64,
+    /// The calibrated pass with the fused kernel against the composed libtorch operations
+    /// (where the kernel applies: CPU).
+    pub kernel: Option<KernelGain>,
+}
+
+/// The fused calibration kernel against the operations it replaces, same model and batch.
+#[derive(Debug, Clone)]
+pub struct KernelGain {
+    pub fused_ms: f64,
+    pub composed_ms: f64,
+    /// Median over rounds of fused / composed time.
+    pub ratio: f64,
+    pub spread: String,
 }
 
 pub fn measure(spec: &ModelSpec, device: Device, opts: &Options) -> anyhow::Result<Overhead> {
@@ -164,6 +203,24 @@ pub fn measure(spec: &ModelSpec, device: Device, opts: &Options) -> anyhow::Resu
         || Ok(pass(1, n) / n as f64),
         || Ok(pass(0, n) / n as f64),
     )?;
+    let kernel = if device == Device::Cpu {
+        let composed = || {
+            set_fused_inference(false);
+            let t = pass(1, n) / n as f64;
+            set_fused_inference(true);
+            Ok(t)
+        };
+        let paired =
+            alternate::<anyhow::Error>(opts.rounds(), || Ok(pass(1, n) / n as f64), composed)?;
+        Some(KernelGain {
+            fused_ms: paired.median_a() * 1e3,
+            composed_ms: paired.median_b() * 1e3,
+            ratio: paired.ratio(),
+            spread: format!("median of {}; {n} passes per block", paired.spread()),
+        })
+    } else {
+        None
+    };
     let flops = model.strategy.flops();
     Ok(Overhead {
         base_ms: paired.median_b() * 1e3,
@@ -172,5 +229,6 @@ pub fn measure(spec: &ModelSpec, device: Device, opts: &Options) -> anyhow::Resu
         spread: format!("median of {}; {n} passes per block", paired.spread()),
         base_flops: flops.base as f64,
         calibrated_flops: (flops.base + flops.calibration) as f64,
+        kernel,
     })
 }

@@ -41,6 +41,8 @@ pub struct CheckOutput {
     /// L2 norm of every trained tensor after the step.
     pub param_norms_after_step: BTreeMap<String, f64>,
     pub loss_after_step: f64,
+    /// The same loss at inference (eval mode, no gradients).
+    pub eval_loss_after_step: f64,
 }
 
 /// One timed block of the step server.

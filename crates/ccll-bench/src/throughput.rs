@@ -56,6 +56,10 @@ pub struct Equivalence {
     pub reference_loss: f64,
     pub ours_after: f64,
     pub reference_after: f64,
+    /// The loss after the step at inference (eval mode, no gradients: ours through the fused
+    /// calibration kernel on CPU).
+    pub ours_eval: f64,
+    pub reference_eval: f64,
     /// Largest relative difference of a gradient norm, and the tensor it belongs to.
     pub worst_grad: (f64, String),
     /// Largest relative difference of a trained tensor's norm after the step.
@@ -74,12 +78,13 @@ impl Equivalence {
         self.ours_loss / self.reference_loss
     }
 
-    /// Same loss before and after a step (relative `LOSS_TOLERANCE`), same gradient norms
-    /// (`GRAD_TOLERANCE`), same trained tensors after the step (`PARAM_TOLERANCE`), same set
-    /// of trained tensors.
+    /// Same loss before and after a step, training and inference (relative `LOSS_TOLERANCE`),
+    /// same gradient norms (`GRAD_TOLERANCE`), same trained tensors after the step
+    /// (`PARAM_TOLERANCE`), same set of trained tensors.
     pub fn holds(&self) -> bool {
         rel(self.ours_loss, self.reference_loss) <= LOSS_TOLERANCE
             && rel(self.ours_after, self.reference_after) <= LOSS_TOLERANCE
+            && rel(self.ours_eval, self.reference_eval) <= LOSS_TOLERANCE
             && self.worst_grad.0 <= GRAD_TOLERANCE
             && self.worst_param.0 <= PARAM_TOLERANCE
             && self.grad_mismatch.is_empty()
@@ -88,7 +93,7 @@ impl Equivalence {
 
     pub fn summary(&self) -> String {
         format!(
-            "loss {:.6} vs {:.6}; {} gradient norms, worst rel. diff {:.1e} ({}); after one SGD step: trained tensors' norms worst rel. diff {:.1e} ({}), loss {:.6} vs {:.6} (rel. {:.1e}){}",
+            "loss {:.6} vs {:.6}; {} gradient norms, worst rel. diff {:.1e} ({}); after one SGD step: trained tensors' norms worst rel. diff {:.1e} ({}), loss {:.6} vs {:.6} (rel. {:.1e}), at inference {:.6} vs {:.6} (rel. {:.1e}){}",
             self.ours_loss,
             self.reference_loss,
             self.grads,
@@ -99,6 +104,9 @@ impl Equivalence {
             self.ours_after,
             self.reference_after,
             rel(self.ours_after, self.reference_after),
+            self.ours_eval,
+            self.reference_eval,
+            rel(self.ours_eval, self.reference_eval),
             if self.grad_mismatch.is_empty() {
                 String::new()
             } else {
@@ -194,6 +202,10 @@ pub fn check_equivalence_with(
     let grads = model.grad_norms();
     let params = model.trained_norms();
     let ours_after = model.loss(&x, &y);
+    let ours_eval = model
+        .infer(&x, model.task_index())
+        .cross_entropy_for_logits(&y)
+        .double_value(&[]);
     let (worst_grad, mut mismatch) = compare(&grads, &theirs.grad_norms);
     let (worst_param, more) = compare(&params, &theirs.param_norms_after_step);
     mismatch.extend(more);
@@ -203,6 +215,8 @@ pub fn check_equivalence_with(
         reference_loss: theirs.loss,
         ours_after,
         reference_after: theirs.loss_after_step,
+        ours_eval,
+        reference_eval: theirs.eval_loss_after_step,
         worst_grad,
         worst_param,
         grads: grads.len(),

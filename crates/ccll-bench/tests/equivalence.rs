@@ -36,8 +36,11 @@ fn assert_same(r: &Reference, spec: &ModelSpec) {
 #[test]
 fn calibrated_resnet18_cifar_matches_pytorch() {
     let Some(r) = reference() else { return };
-    // Every alpha of the ablation, so every SCM formulation ours selects (alpha 2: channel
-    // offsets on CPU; the others: the grouped conv) is checked; width 8 for alpha 8.
+    // Every alpha of the ablation, so every SCM formulation ours selects is checked: in
+    // training, channel offsets at alpha 2 on CPU and the grouped conv otherwise; at inference
+    // (the loss in eval mode), every form of the fused kernel: channel offsets (the 4-channel
+    // first stage), in-lane shuffles (alpha 1, 2, 4 on 8 channels and more) and broadcast
+    // (alpha 8). Width 8 for alpha 8.
     for (alpha, width) in [(1, 4), (2, 4), (4, 4), (8, 8)] {
         let spec = ModelSpec::new("resnet18_cifar", width, 2, alpha)
             .with_image(3, 8)

@@ -3,6 +3,7 @@
 
 use super::{sub_path, CalibrationPoint};
 use crate::error::KeyError;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tch::{nn, nn::ModuleT, Tensor};
 
 /// Spatial calibration: `X + GConv3x3(X)` with `alpha` channels per group.
@@ -233,6 +234,16 @@ impl Ccm {
     }
 }
 
+/// Whether inference may take the fused kernel (see [`set_fused_inference`]).
+static FUSED_INFERENCE: AtomicBool = AtomicBool::new(true);
+
+/// Lets inference take the fused kernel (`true`, the default) or makes it compute the composed
+/// libtorch operations that training uses (`false`), for the whole process: for benchmarks
+/// that measure the two side by side, and for checking one against the other.
+pub fn set_fused_inference(enabled: bool) {
+    FUSED_INFERENCE.store(enabled, Ordering::Relaxed);
+}
+
 /// The modules after one conv: SCM then CCM, either of which a variant may leave out.
 #[derive(Debug)]
 pub struct CalibrationLayer {
@@ -254,7 +265,8 @@ impl CalibrationLayer {
     /// [`Self::forward_composed`], sums in another order (low-order bits).
     fn fused_inference(&self, x: &Tensor, train: bool) -> Option<Tensor> {
         let scm = self.scm.as_ref()?;
-        let applies = !train
+        let applies = FUSED_INFERENCE.load(Ordering::Relaxed)
+            && !train
             && x.device() == tch::Device::Cpu
             && x.kind() == tch::Kind::Float
             && super::conv_bn::is_channels_last(x)

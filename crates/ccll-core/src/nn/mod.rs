@@ -14,7 +14,8 @@ mod task_modules;
 
 pub use backbone::{Arch, Backbone};
 pub use calibration::{
-    Calibration, CalibrationLayer, CalibrationSpec, Ccm, MultiTask, Scm, ScmFormulation,
+    set_fused_inference, Calibration, CalibrationLayer, CalibrationSpec, Ccm, MultiTask, Scm,
+    ScmFormulation,
 };
 pub use conv_bn::{channels_last_on_cpu, is_channels_last, ConvBn, ConvShape, ConvTrace};
 pub use task_modules::{count_trainable, is_buffer, TaskModules, CALIBRATION_PREFIX, HEAD_PREFIX};
