@@ -41,9 +41,10 @@ pub fn backbones(quick: bool) -> Vec<ModelSpec> {
 }
 
 /// What a missed time target's row points to: the profile of where the time goes.
-const WHERE_THE_TIME_GOES: &str = "missed: depthwise and small grouped convs are memory-bound \
-     (README, \"Why no formulation reaches the FLOPs targets\"; profile with \
-     crates/ccll-bench/reference/scm_formulations.py)";
+const WHERE_THE_TIME_GOES: &str = "missed: the fused kernel is bound by memory at alpha 1 (one \
+     read of the input, one write of the output: a copy's traffic, against 1-4 % of the FLOPs) \
+     and runs its multiply-adds at about half the base convolution's rate at alpha 4 and 8 \
+     (README, \"The fused inference kernel\")";
 
 /// How the calibrated model's inference computes calibration on `device`.
 fn calibration_path(device: Device, alpha: i64) -> String {

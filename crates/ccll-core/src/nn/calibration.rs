@@ -18,9 +18,10 @@ pub struct Scm {
     groups: i64,
 }
 
-/// How SCM's grouped convolution is computed: a fixed function of the device and alpha,
-/// never of a timing, so that a seeded run computes the same values on every machine load
-/// (the formulations differ in their low-order bits).
+/// How SCM's grouped convolution is computed where autograd may record it (training), and at
+/// inference where the fused kernel does not apply (off the CPU, NCHW): a fixed function of
+/// the device and alpha, never of a timing, so that a seeded run computes the same values on
+/// every machine load (the formulations differ in their low-order bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScmFormulation {
     /// One grouped convolution with `alpha` channels per group.
