@@ -111,13 +111,15 @@ std::vector<float> broadcast_taps(const float* kernel, int64_t c, int64_t alpha)
 
 // Three input rows of one image with a zero pixel either side, in a ring (input row r in slot
 // r % 3), a fourth slot of zeros for the rows above and below the image, and `guard` zeros
-// around each slot so that channel offsets at a row's ends stay inside the buffer.
+// around each slot so that channel offsets at a row's ends stay inside the buffer. Pixel-major
+// ([W + 2][C], as NHWC) or, with `group` > 0, group-major ([C / group][W + 2][group]: a
+// group's inputs of adjacent pixels a constant distance apart, for the broadcast form).
 struct Rows {
   std::vector<float> data;
-  int64_t guard, c, w, slot;
+  int64_t guard, c, w, group, slot;
 
-  Rows(const Layer& l, int64_t guard)
-      : guard(guard), c(l.c), w(l.w), slot(2 * guard + (l.w + 2) * l.c) {
+  Rows(const Layer& l, int64_t guard, int64_t group)
+      : guard(guard), c(l.c), w(l.w), group(group), slot(2 * guard + (l.w + 2) * l.c) {
     data.assign(4 * slot, 0.0f);
   }
 
@@ -126,13 +128,25 @@ struct Rows {
 
   // Copies input row r of `image` into its slot (the border pixels stay zero).
   void load(const float* image, int64_t r) {
-    std::memcpy(start(r % 3) + c, image + r * w * c, sizeof(float) * w * c);
+    const float* src = image + r * w * c;
+    float* dst = start(r % 3);
+    if (group == 0) {
+      std::memcpy(dst + c, src, sizeof(float) * w * c);
+      return;
+    }
+    for (int64_t col = 0; col < w; ++col) {
+      for (int64_t g = 0; g < c / group; ++g) {
+        std::memcpy(dst + (g * (w + 2) + col + 1) * group, src + col * c + g * group,
+                    sizeof(float) * group);
+      }
+    }
   }
 
-  // Padded input row r (-1 and h: zeros), at its pixel `col` (-1..w).
-  const float* at(int64_t r, int64_t h, int64_t col) const {
-    return start(r < 0 || r >= h ? 3 : r % 3) + (col + 1) * c;
-  }
+  // Padded input row r (-1 and h: zeros).
+  const float* row(int64_t r, int64_t h) const { return start(r < 0 || r >= h ? 3 : r % 3); }
+
+  // Padded input row r at its pixel `col` (-1..w), pixel-major.
+  const float* at(int64_t r, int64_t h, int64_t col) const { return row(r, h) + (col + 1) * c; }
 };
 
 // Where a block of outputs reads its input: the three input rows above, at and below its
@@ -262,44 +276,69 @@ CCLL_INLINE void lanes_pixels(Window in, const float* taps, const float* gate, f
   if (c0 < c) lanes_block<A, 1, px>(in, taps, gate, c - 8, out);
 }
 
-// SCM's output by broadcast for `px` adjacent pixels x `nv` x 8 outputs from k0 of group g,
-// times the gate. Even and odd inputs j accumulate apart (summed at the end): twice the
-// independent accumulators without more pixels, whose addresses would not fit in registers.
+// SCM's output by broadcast for `px` adjacent pixels from column col x `nv` x 8 outputs
+// from k0 of group g, times the gate, from group-major rows. Each input value, broadcast
+// once, serves the three taps (tx) of the block's pixels that read it, with the three taps'
+// weights loaded once per input j: about half a load per multiply-add. The addresses are
+// constant offsets from one pointer per row (group-major rows), so nothing spills.
 template <int A, int nv, int px>
-CCLL_INLINE void broadcast_block(Window in, int64_t alpha, const float* taps, const float* gate,
-                                 int64_t g, int64_t k0, float* out) {
+CCLL_INLINE void broadcast_block(const Rows& rows, int64_t r, int64_t h, int64_t alpha,
+                                 const float* taps, const float* gate, int64_t g, int64_t col,
+                                 int64_t k0, float* out) {
   const int64_t a = A > 0 ? A : alpha, c0 = g * a + k0;
-  v8 acc[2][px][nv] = {};
-#pragma GCC unroll 9
-  for (int t = 0; t < 9; ++t) {
-    const float* src = in.tap(t) + g * a;
-    const float* tap = taps + (g * 9 + t) * a * a + k0;
+  v8 acc[px][nv] = {};
+#pragma GCC unroll 1
+  for (int ty = 0; ty < 3; ++ty) {
+    // Input pixel col - 1 + q of row r - 1 + ty at x + q a.
+    const float* x = rows.row(r - 1 + ty, h) + (g * (rows.w + 2) + col) * a;
+    const float* tap = taps + (g * 9 + ty * 3) * a * a + k0;
 #pragma GCC unroll 8
     for (int64_t j = 0; j < a; ++j) {
-      for (int v = 0; v < nv; ++v) {
-        const v8 w = load(tap + j * a + 8 * v);
-        for (int p = 0; p < px; ++p) acc[j % 2][p][v] += w * src[p * in.c + j];
+      v8 w[3][nv];
+      for (int tx = 0; tx < 3; ++tx) {
+        for (int v = 0; v < nv; ++v) w[tx][v] = load(tap + (tx * a + j) * a + 8 * v);
+      }
+      for (int q = 0; q < px + 2; ++q) {
+        const float b = x[q * a + j];
+        for (int tx = 0; tx < 3; ++tx) {
+          const int p = q - tx;
+          if (p < 0 || p >= px) continue;
+          for (int v = 0; v < nv; ++v) acc[p][v] += w[tx][v] * b;
+        }
       }
     }
   }
   for (int v = 0; v < nv; ++v) {
     const v8 gv = load(gate + c0 + 8 * v);
-    for (int p = 0; p < px; ++p) {
-      store(out + p * in.c + c0 + 8 * v, (acc[0][p][v] + acc[1][p][v]) * gv);
+    for (int p = 0; p < px; ++p) store(out + (col + p) * rows.c + c0 + 8 * v, acc[p][v] * gv);
+  }
+}
+
+// Every group's output for `px` pixels from column col of output row r, by broadcast.
+template <int A, int nv, int px>
+CCLL_INLINE void broadcast_pixels(const Rows& rows, int64_t r, int64_t h, int64_t alpha,
+                                  const float* taps, const float* gate, int64_t col,
+                                  float* out) {
+  for (int64_t g = 0; g < rows.c / alpha; ++g) {
+    for (int64_t k0 = 0; k0 < alpha; k0 += 8 * nv) {
+      broadcast_block<A, nv, px>(rows, r, h, alpha, taps, gate, g, col, k0, out);
     }
   }
 }
 
-template <int A, int px>
-CCLL_INLINE void broadcast_pixels(Window in, int64_t alpha, const float* taps,
-                                  const float* gate, float* out) {
-  for (int64_t g = 0; g < in.c / alpha; ++g) {
-    int64_t k0 = 0;
-    for (; k0 + 16 <= alpha; k0 += 16) {
-      broadcast_block<A, 2, px>(in, alpha, taps, gate, g, k0, out);
-    }
-    for (; k0 + 8 <= alpha; k0 += 8) broadcast_block<A, 1, px>(in, alpha, taps, gate, g, k0, out);
+// Output row r by broadcast into `out` (the row's first pixel): blocks of `px` pixels, then
+// of px / 2 (the rows of 28, 14 and 7 pixels have such tails), then single pixels.
+template <int A, int nv, int px>
+CCLL_INLINE void broadcast_row(const Rows& rows, int64_t r, int64_t h, int64_t alpha,
+                               const float* taps, const float* gate, float* out) {
+  int64_t col = 0;
+  for (; col + px <= rows.w; col += px) {
+    broadcast_pixels<A, nv, px>(rows, r, h, alpha, taps, gate, col, out);
   }
+  for (; col + px / 2 <= rows.w; col += px / 2) {
+    broadcast_pixels<A, nv, px / 2>(rows, r, h, alpha, taps, gate, col, out);
+  }
+  for (; col < rows.w; ++col) broadcast_pixels<A, nv, 1>(rows, r, h, alpha, taps, gate, col, out);
 }
 
 // SCM's output times the gate for `px` pixels from column col of output row r.
@@ -308,9 +347,7 @@ CCLL_INLINE void scm_pixels(const Rows& rows, int64_t r, int64_t h, int64_t col,
                             const float* taps, const float* gate, float* out) {
   const Window in{{rows.at(r - 1, h, col), rows.at(r, h, col), rows.at(r + 1, h, col)}, rows.c};
   float* first = out + col * rows.c;
-  if constexpr (form == Form::kBroadcast) {
-    broadcast_pixels<A, px>(in, alpha, taps, gate, first);
-  } else if constexpr (form == Form::kLanes) {
+  if constexpr (form == Form::kLanes) {
     lanes_pixels<A, px>(in, taps, gate, first);
   } else {
     offsets_pixels<A, px>(in, alpha, taps, gate, first);
@@ -341,10 +378,13 @@ CCLL_INLINE void scm_image(const Layer& l, Rows& rows, const float* image, const
     float* out = y + r * l.w * l.c;
     switch (l.form) {
       case Form::kBroadcast:
+        // 8 accumulators: 8 pixels x 1 vector at alpha 8, 4 x 2 for multiples of 16.
         if (a == 8) {
-          scm_row<8, Form::kBroadcast, 4>(rows, r, l.h, a, l.taps, gate, out);
+          broadcast_row<8, 1, 8>(rows, r, l.h, a, l.taps, gate, out);
+        } else if (a % 16 == 0) {
+          broadcast_row<0, 2, 4>(rows, r, l.h, a, l.taps, gate, out);
         } else {
-          scm_row<0, Form::kBroadcast, 4>(rows, r, l.h, a, l.taps, gate, out);
+          broadcast_row<0, 1, 8>(rows, r, l.h, a, l.taps, gate, out);
         }
         break;
       case Form::kLanes:
@@ -431,7 +471,8 @@ CCLL_INLINE void ccm_gate(const Layer& l, const float* image, GateScratch& s, fl
 
 // Images [begin, end) of the layer.
 CCLL_INLINE void images(const Layer& l, int64_t begin, int64_t end) {
-  Rows rows(l, l.form == Form::kOffsets ? l.alpha - 1 : 0);
+  Rows rows(l, l.form == Form::kOffsets ? l.alpha - 1 : 0,
+            l.form == Form::kBroadcast ? l.alpha : 0);
   std::vector<float> gate(l.c, 1.0f);  // without CCM: 1, an exact multiply
   GateScratch scratch;
   const int64_t pixels = l.h * l.w;

@@ -634,7 +634,7 @@ mod tests {
                 };
                 let vs = nn::VarStore::new(Device::Cpu);
                 let layer = trained_layer(&vs, channels, spec);
-                for (n, h, w) in [(3, 5, 4), (1, 1, 7), (2, 6, 1)] {
+                for (n, h, w) in [(3, 5, 4), (1, 1, 7), (2, 6, 1), (2, 3, 13)] {
                     let x =
                         super::super::conv_bn::to_channels_last(&ramp(&[n, channels, h, w], 1.0));
                     let (fused, composed) = tch::no_grad(|| {
