@@ -58,7 +58,7 @@ struct Layer {
   const float* x;     // [N, H, W, C]
   float* y;           // [N, H, W, C]
   const float* kernel;  // SCM's [C, alpha, 3, 3] (the residual folded in)
-  const float* taps;    // the same rearranged, see `offset_taps` / `broadcast_taps`
+  const float* taps;    // the same rearranged for the form: `*_taps` below
   Form form;
   // CCM (ccm_weight null without it): 1x1 group conv [C, beta], BN folded into scale, shift.
   const float* ccm_weight;
@@ -149,9 +149,9 @@ struct Rows {
   const float* at(int64_t r, int64_t h, int64_t col) const { return row(r, h) + (col + 1) * c; }
 };
 
-// Where a block of outputs reads its input: the three input rows above, at and below its
-// first pixel (each at that pixel's channel 0), and the channels (the distance between
-// pixels).
+// Where a block of outputs reads its input (pixel-major rows: the lanes and offsets forms):
+// the three input rows above, at and below its first pixel (each at that pixel's channel 0),
+// and the channels (the distance between pixels).
 struct Window {
   const float* rows[3];
   int64_t c;
@@ -545,6 +545,7 @@ at::Tensor* ccll_calibration_inference(const at::Tensor* x, const at::Tensor* ke
                                    : offset_taps(k, c, alpha);
     l.taps = taps.data();
     at::Tensor y = at::empty({n, c, h, w}, x->options(), at::MemoryFormat::ChannelsLast);
+    if (y.numel() == 0) return new at::Tensor(std::move(y));  // no pixel: nothing to compute
     l.y = y.data_ptr<float>();
     const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {

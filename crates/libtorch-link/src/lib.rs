@@ -63,13 +63,25 @@ pub fn compile_cpp(name: &str, files: &[&str]) {
         .opt_level(3)
         .files(files)
         .compile(name);
-    let gomp = lib.join("libgomp.so.1");
-    assert!(
-        gomp.exists(),
-        "{name} needs libtorch's OpenMP runtime {} (libtorch built with OpenMP, as PyPI's torch \
-         is)",
-        gomp.display()
-    );
+    let gomp = openmp_runtime(&lib).unwrap_or_else(|| {
+        panic!(
+            "{name} needs libtorch's OpenMP runtime (libgomp*.so*) in {}: libtorch built with \
+             OpenMP, as PyPI's torch and pytorch.org's libtorch are",
+            lib.display()
+        )
+    });
     println!("cargo:rustc-link-search=native={}", lib.display());
-    println!("cargo:rustc-link-lib=dylib:+verbatim=libgomp.so.1");
+    println!("cargo:rustc-link-lib=dylib:+verbatim={gomp}");
+}
+
+/// The file name of the OpenMP runtime libtorch ships in `lib` (`libgomp.so.1` in PyPI's
+/// wheels, `libgomp-<hash>.so.1` in pytorch.org's libtorch archives).
+fn openmp_runtime(lib: &std::path::Path) -> Option<String> {
+    let mut names: Vec<String> = std::fs::read_dir(lib)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("libgomp") && n.contains(".so"))
+        .collect();
+    names.sort();
+    names.into_iter().next()
 }

@@ -645,6 +645,7 @@ mod tests {
                     });
                     let fused = fused.expect("the fused kernel takes an NHWC input at inference");
                     assert!(super::super::conv_bn::is_channels_last(&fused));
+                    assert_eq!(fused.size(), composed.size());
                     let diff = (&fused - &composed).abs().max().double_value(&[]);
                     let scale = composed.abs().max().double_value(&[]);
                     assert!(
