@@ -25,11 +25,12 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/empty.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <exception>
 #include <vector>
+
+#include "ffi_error.h"
 
 namespace {
 
@@ -54,7 +55,7 @@ Form form_for(int64_t alpha, int64_t c) {
 }
 
 struct Layer {
-  int64_t n, c, h, w, alpha;
+  int64_t c, h, w, alpha;
   const float* x;     // [N, H, W, C]
   float* y;           // [N, H, W, C]
   const float* kernel;  // SCM's [C, alpha, 3, 3] (the residual folded in)
@@ -490,13 +491,6 @@ __attribute__((target("avx2,fma"))) void images_avx2(const Layer& l, int64_t beg
 
 void images_baseline(const Layer& l, int64_t begin, int64_t end) { images(l, begin, end); }
 
-void copy_message(const char* what, char* error, size_t error_len) {
-  if (error != nullptr && error_len > 0) {
-    std::strncpy(error, what, error_len - 1);
-    error[error_len - 1] = '\0';
-  }
-}
-
 void check_vector(const at::Tensor* t, int64_t c, const char* what) {
   TORCH_CHECK(t != nullptr && t->device().is_cpu() && t->scalar_type() == at::kFloat &&
                   t->is_contiguous() && t->numel() == c,
@@ -526,8 +520,8 @@ at::Tensor* ccll_calibration_inference(const at::Tensor* x, const at::Tensor* ke
     TORCH_CHECK(alpha >= 1 && c % alpha == 0, "alpha ", alpha, " does not divide ", c);
     check_vector(kernel, c * alpha * 9, "SCM's kernel");
     TORCH_CHECK(kernel->dim() == 4, "SCM's kernel must be [C, alpha, 3, 3]");
-    Layer l{n,       c,       h,        w,       alpha,   x->data_ptr<float>(), nullptr,
-            nullptr, nullptr, form_for(alpha, c), nullptr, beta, nullptr, nullptr};
+    Layer l{c,       h,       w,       alpha, x->data_ptr<float>(), nullptr, nullptr, nullptr,
+            form_for(alpha, c), nullptr, beta, nullptr, nullptr};
     if (ccm_weight != nullptr) {
       TORCH_CHECK(beta >= 1 && c % beta == 0, "beta ", beta, " does not divide ", c);
       check_vector(ccm_weight, c * beta, "CCM's weight");
@@ -557,7 +551,7 @@ at::Tensor* ccll_calibration_inference(const at::Tensor* x, const at::Tensor* ke
     });
     return new at::Tensor(std::move(y));
   } catch (const std::exception& e) {
-    copy_message(e.what(), error, error_len);
+    ccll::copy_message(e.what(), error, error_len);
     return nullptr;
   }
 }

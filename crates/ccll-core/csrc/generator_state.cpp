@@ -6,9 +6,10 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
-#include <cstring>
 #include <exception>
 #include <mutex>
+
+#include "ffi_error.h"
 
 namespace {
 
@@ -17,13 +18,6 @@ c10::Device device_of(int cuda_index) {
     return c10::Device(c10::DeviceType::CPU);
   }
   return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(cuda_index));
-}
-
-void copy_message(const char* what, char* error, size_t error_len) {
-  if (error != nullptr && error_len > 0) {
-    std::strncpy(error, what, error_len - 1);
-    error[error_len - 1] = '\0';
-  }
 }
 
 }  // namespace
@@ -38,7 +32,7 @@ at::Tensor* ccll_generator_get_state(int cuda_index, char* error, size_t error_l
     std::lock_guard<std::mutex> lock(gen.mutex());
     return new at::Tensor(gen.get_state());
   } catch (const std::exception& e) {
-    copy_message(e.what(), error, error_len);
+    ccll::copy_message(e.what(), error, error_len);
     return nullptr;
   }
 }
@@ -52,7 +46,7 @@ int ccll_generator_set_state(int cuda_index, const at::Tensor* state, char* erro
     gen.set_state(*state);
     return 0;
   } catch (const std::exception& e) {
-    copy_message(e.what(), error, error_len);
+    ccll::copy_message(e.what(), error, error_len);
     return -1;
   }
 }

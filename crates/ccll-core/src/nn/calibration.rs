@@ -195,12 +195,9 @@ impl Ccm {
     fn eval_form(&self) -> super::fused_inference::EvalCcm {
         let channels = self.weight.size()[0];
         let beta = self.weight.size()[1];
-        let ones = || Tensor::ones([channels], (tch::Kind::Float, self.weight.device()));
-        let gamma = self.bn.ws.as_ref().map_or_else(ones, |w| w.detach());
-        let bias = self.bn.bs.as_ref().map_or_else(
-            || Tensor::zeros([channels], (tch::Kind::Float, self.weight.device())),
-            |b| b.detach(),
-        );
+        let affine = "CCM's BN is affine (built with the default config)";
+        let gamma = self.bn.ws.as_ref().expect(affine).detach();
+        let bias = self.bn.bs.as_ref().expect(affine).detach();
         let scale = gamma / (&self.bn.running_var + Self::BN_EPS).sqrt();
         let shift = bias - &self.bn.running_mean * &scale;
         super::fused_inference::EvalCcm {
