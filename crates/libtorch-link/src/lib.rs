@@ -6,6 +6,9 @@
 //! (tch-rs issues #329, #907). Call [`emit`] from `build.rs` of a crate that depends on
 //! `torch-sys` directly (that is what makes cargo pass `DEP_TCH_LIBTORCH_LIB`), and
 //! [`compile_cpp`] for C++ of its own that uses libtorch's C++ API.
+//!
+//! No tests of its own: every build of those crates runs it, and `just test` leaves this crate
+//! out (the justfile says why).
 
 use std::path::PathBuf;
 
