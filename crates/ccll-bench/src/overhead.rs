@@ -49,7 +49,16 @@ const WHERE_THE_TIME_GOES: &str = "missed: the fused kernel is bound by memory a
 /// How the calibrated model's inference computes calibration on `device`.
 fn calibration_path(device: Device, alpha: i64) -> String {
     if device == Device::Cpu {
-        "calibration by the fused kernel (csrc/calibration_inference.cpp)".to_owned()
+        let lanes = ccll_core::nn::fused_kernel_lanes();
+        let isa = match lanes {
+            16 => "AVX-512",
+            8 => "AVX2",
+            _ => "SSE",
+        };
+        format!(
+            "calibration by the fused kernel (csrc/calibration_inference.cpp), vectors of \
+             {lanes} floats ({isa})"
+        )
     } else {
         // The model runs NCHW off the CPU (channels-last weights are for the CPU).
         let scm = ScmFormulation::select(device, false, alpha);

@@ -25,9 +25,12 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/empty.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <exception>
+#include <utility>
 #include <vector>
 
 #include "ffi_error.h"
@@ -36,19 +39,42 @@ namespace {
 
 #define CCLL_INLINE inline __attribute__((always_inline))
 
-// Eight floats; loads and stores through it need no alignment.
+// Eight or sixteen floats (AVX2, AVX-512); loads and stores through them need no alignment.
 typedef float v8 __attribute__((vector_size(32), aligned(4), __may_alias__));
-
+typedef float v16 __attribute__((vector_size(64), aligned(4), __may_alias__));
 typedef int v8i __attribute__((vector_size(32)));
+typedef int v16i __attribute__((vector_size(64)));
+typedef double v8d __attribute__((vector_size(64)));
 
-CCLL_INLINE v8 load(const float* p) { return *reinterpret_cast<const v8*>(p); }
-CCLL_INLINE void store(float* p, v8 v) { *reinterpret_cast<v8*>(p) = v; }
+// The vector of L floats and its lane indices.
+template <int L>
+struct Vec;
+template <>
+struct Vec<8> {
+  typedef v8 F;
+  typedef v8i I;
+};
+template <>
+struct Vec<16> {
+  typedef v16 F;
+  typedef v16i I;
+};
+
+template <int L = 8>
+CCLL_INLINE typename Vec<L>::F load(const float* p) {
+  return *reinterpret_cast<const typename Vec<L>::F*>(p);
+}
+// (Overloads, not a template: a deduced type would drop the typedefs' 4-byte alignment and
+// make the stores aligned ones.)
+CCLL_INLINE void store(float* p, const v8& v) { *reinterpret_cast<v8*>(p) = v; }
+CCLL_INLINE void store(float* p, const v16& v) { *reinterpret_cast<v16*>(p) = v; }
 
 // How SCM is vectorised over channels (see the top of the file).
-enum class Form { kLanes, kOffsets, kBroadcast };
+enum class Form { kLanes, kOffsets, kBroadcast, kPairs };
 
-// The form for alpha and C channels.
-Form form_for(int64_t alpha, int64_t c) {
+// The form for alpha and C channels with vectors of `lanes` floats.
+Form form_for(int64_t alpha, int64_t c, int lanes) {
+  if (alpha == 8 && lanes == 16 && c % 16 == 0) return Form::kPairs;
   if (alpha % 8 == 0) return Form::kBroadcast;
   if ((alpha == 1 || alpha == 2 || alpha == 4) && c >= 8) return Form::kLanes;
   return Form::kOffsets;
@@ -110,29 +136,71 @@ std::vector<float> broadcast_taps(const float* kernel, int64_t c, int64_t alpha)
   return taps;
 }
 
+// [C / 16 pairs of groups][9 taps][8 inputs j][16 lanes] for alpha 8 (`pair_block`): lane
+// 2 k + s holds the weight of input j of group 2 P + s for that group's output k.
+std::vector<float> pair_taps(const float* kernel, int64_t c) {
+  std::vector<float> taps(9 * 8 * c);
+  for (int64_t out = 0; out < c; ++out) {
+    const int64_t pair = out / 16, s = out / 8 % 2, k = out % 8;
+    for (int64_t j = 0; j < 8; ++j) {
+      for (int64_t t = 0; t < 9; ++t) {
+        taps[((pair * 9 + t) * 8 + j) * 16 + 2 * k + s] = kernel[(out * 8 + j) * 9 + t];
+      }
+    }
+  }
+  return taps;
+}
+
+// Lane m of a pair of groups' 16 channels in the interleaved order (input j of group s at
+// lane 2 j + s) takes channel kInterleave[m]; channel i of the NHWC order is at lane
+// kDeinterleave[i].
+constexpr v16i kInterleave = {0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15};
+constexpr v16i kDeinterleave = {0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15};
+
 // Three input rows of one image with a zero pixel either side, in a ring (input row r in slot
 // r % 3), a fourth slot of zeros for the rows above and below the image, and `guard` zeros
 // around each slot so that channel offsets at a row's ends stay inside the buffer. Pixel-major
 // ([W + 2][C], as NHWC) or, with `group` > 0, group-major ([C / group][W + 2][group]: a
-// group's inputs of adjacent pixels a constant distance apart, for the broadcast form).
+// group's inputs of adjacent pixels a constant distance apart, for the broadcast form), and
+// with `interleave` each 16 channels of a pixel in the interleaved order (pairs of groups of
+// 8, for `pair_block`).
 struct Rows {
-  std::vector<float> data;
-  int64_t guard, c, w, group, slot;
+  // Each slot starts on a 64-byte boundary (guard and slot rounded up to 16 floats), so that
+  // a pixel's vectors of 16 channels are aligned where C is a multiple of 16: an unaligned
+  // 64-byte load spans two cache lines.
+  static int64_t whole_lines(int64_t floats) { return (floats + 15) / 16 * 16; }
 
-  Rows(const Layer& l, int64_t guard, int64_t group)
-      : guard(guard), c(l.c), w(l.w), group(group), slot(2 * guard + (l.w + 2) * l.c) {
-    data.assign(4 * slot, 0.0f);
+  std::vector<float> storage;
+  float* data;
+  int64_t guard, c, w, group, slot;
+  bool interleave;
+
+  Rows(const Layer& l, int64_t guard, int64_t group, bool interleave)
+      : guard(whole_lines(guard)), c(l.c), w(l.w), group(group), interleave(interleave),
+        slot(whole_lines(2 * this->guard + (l.w + 2) * l.c)) {
+    storage.assign(4 * slot + 16, 0.0f);
+    const auto address = reinterpret_cast<uintptr_t>(storage.data());
+    data = storage.data() + (64 - address % 64) % 64 / sizeof(float);
   }
 
-  float* start(int64_t k) { return data.data() + k * slot + guard; }
-  const float* start(int64_t k) const { return data.data() + k * slot + guard; }
+  float* start(int64_t k) { return data + k * slot + guard; }
+  const float* start(int64_t k) const { return data + k * slot + guard; }
 
   // Copies input row r of `image` into its slot (the border pixels stay zero).
-  void load(const float* image, int64_t r) {
+  CCLL_INLINE void load(const float* image, int64_t r) {
     const float* src = image + r * w * c;
     float* dst = start(r % 3);
     if (group == 0) {
       std::memcpy(dst + c, src, sizeof(float) * w * c);
+      return;
+    }
+    if (interleave) {
+      for (int64_t col = 0; col < w; ++col) {
+        for (int64_t g = 0; g < c / 16; ++g) {
+          store(dst + (g * (w + 2) + col + 1) * 16,
+                __builtin_shuffle(::load<16>(src + col * c + g * 16), kInterleave));
+        }
+      }
       return;
     }
     for (int64_t col = 0; col < w; ++col) {
@@ -159,14 +227,15 @@ struct Window {
   CCLL_INLINE const float* tap(int t) const { return rows[t / 3] + (t % 3 - 1) * c; }
 };
 
-// SCM's output by channel offsets for `px` adjacent pixels x `nv` x 8 channels from c0,
+// SCM's output by channel offsets for `px` adjacent pixels x `nv` x L channels from c0,
 // times the gate, into `out` (the first pixel's output). `A`: alpha when fixed at compile
 // time (the loops over offsets unroll), else 0 and `alpha` says.
-template <int A, int nv, int px>
+template <int L, int A, int nv, int px>
 CCLL_INLINE void offsets_block(Window in, int64_t alpha, const float* taps, const float* gate,
                                int64_t c0, float* out) {
+  typedef typename Vec<L>::F V;
   const int64_t a = A > 0 ? A : alpha, reach = a - 1, offsets = 2 * a - 1;
-  v8 acc[px][nv] = {};
+  V acc[px][nv] = {};
 #pragma GCC unroll 9
   for (int t = 0; t < 9; ++t) {
     const float* src = in.tap(t) + c0 - reach;
@@ -174,14 +243,14 @@ CCLL_INLINE void offsets_block(Window in, int64_t alpha, const float* taps, cons
 #pragma GCC unroll 8
     for (int64_t d = 0; d < offsets; ++d) {
       for (int v = 0; v < nv; ++v) {
-        const v8 w = load(tap + d * in.c + 8 * v);
-        for (int p = 0; p < px; ++p) acc[p][v] += w * load(src + p * in.c + d + 8 * v);
+        const V w = load<L>(tap + d * in.c + L * v);
+        for (int p = 0; p < px; ++p) acc[p][v] += w * load<L>(src + p * in.c + d + L * v);
       }
     }
   }
   for (int v = 0; v < nv; ++v) {
-    const v8 g = load(gate + c0 + 8 * v);
-    for (int p = 0; p < px; ++p) store(out + p * in.c + c0 + 8 * v, acc[p][v] * g);
+    const V g = load<L>(gate + c0 + L * v);
+    for (int p = 0; p < px; ++p) store(out + p * in.c + c0 + L * v, acc[p][v] * g);
   }
 }
 
@@ -200,94 +269,113 @@ CCLL_INLINE void offsets_scalar(Window in, int64_t alpha, const float* taps, con
   }
 }
 
-// Every channel of `px` adjacent pixels. A last partial vector of channels is computed as the
-// 8 channels ending at C, overlapping the previous block: the overlapped channels get the
-// same values again (a channel's sum does not depend on the block it is in).
-template <int A, int px>
+// Every channel of `px` adjacent pixels, in vectors of L channels (C >= L). A last partial
+// vector of channels is computed as the L channels ending at C, overlapping the previous
+// block: the overlapped channels get the same values again (a channel's sum does not depend
+// on the block it is in).
+template <int L, int A, int px>
 CCLL_INLINE void offsets_pixels(Window in, int64_t alpha, const float* taps, const float* gate,
                                 float* out) {
   const int64_t c = in.c;
-  if (c < 8) {
-    for (int p = 0; p < px; ++p) {
-      const Window one{{in.rows[0] + p * c, in.rows[1] + p * c, in.rows[2] + p * c}, c};
-      offsets_scalar(one, alpha, taps, gate, out + p * c);
-    }
-    return;
-  }
   int64_t c0 = 0;
-  for (; c0 + 16 <= c; c0 += 16) offsets_block<A, 2, px>(in, alpha, taps, gate, c0, out);
-  for (; c0 + 8 <= c; c0 += 8) offsets_block<A, 1, px>(in, alpha, taps, gate, c0, out);
-  if (c0 < c) offsets_block<A, 1, px>(in, alpha, taps, gate, c - 8, out);
+  for (; c0 + 2 * L <= c; c0 += 2 * L) {
+    offsets_block<L, A, 2, px>(in, alpha, taps, gate, c0, out);
+  }
+  for (; c0 + L <= c; c0 += L) offsets_block<L, A, 1, px>(in, alpha, taps, gate, c0, out);
+  if (c0 < c) offsets_block<L, A, 1, px>(in, alpha, taps, gate, c - L, out);
+}
+
+// The same for layers of fewer than 8 channels, one pixel and channel at a time.
+template <int px>
+CCLL_INLINE void offsets_pixels_scalar(Window in, int64_t alpha, const float* taps,
+                                       const float* gate, float* out) {
+  const int64_t c = in.c;
+  for (int p = 0; p < px; ++p) {
+    const Window one{{in.rows[0] + p * c, in.rows[1] + p * c, in.rows[2] + p * c}, c};
+    offsets_scalar(one, alpha, taps, gate, out + p * c);
+  }
+}
+
+// The lane indices of `spread`, a compile-time constant (so that the shuffle is one
+// immediate-controlled instruction).
+template <int L, int A, int j, size_t... i>
+constexpr typename Vec<L>::I spread_lanes(std::index_sequence<i...>) {
+  return typename Vec<L>::I{(static_cast<int>(i) - static_cast<int>(i) % A + j)...};
 }
 
 // Lanes i of `x` moved so that each holds input j of its group: lane i takes lane
 // i - i % A + j (groups of A adjacent lanes; an in-lane shuffle, vpermilps, for A <= 4).
-template <int A, int j>
-CCLL_INLINE v8 spread(v8 x) {
+template <int L, int A, int j>
+CCLL_INLINE typename Vec<L>::F spread(typename Vec<L>::F x) {
   if constexpr (A == 1) {
     return x;
   } else {
-    constexpr v8i lanes = {0 - 0 % A + j, 1 - 1 % A + j, 2 - 2 % A + j, 3 - 3 % A + j,
-                           4 - 4 % A + j, 5 - 5 % A + j, 6 - 6 % A + j, 7 - 7 % A + j};
+    constexpr typename Vec<L>::I lanes = spread_lanes<L, A, j>(std::make_index_sequence<L>{});
     return __builtin_shuffle(x, lanes);
   }
 }
 
 // acc[p] += taps(j) * spread<A, j>(x[p]) for j = J..A-1.
-template <int A, int J, int px>
-CCLL_INLINE void lanes_inputs(const float* tap, int64_t c, const v8* x, v8* acc) {
+template <int L, int A, int J, int px>
+CCLL_INLINE void lanes_inputs(const float* tap, int64_t c, const typename Vec<L>::F* x,
+                              typename Vec<L>::F* acc) {
   if constexpr (J < A) {
-    const v8 w = load(tap + J * c);
-    for (int p = 0; p < px; ++p) acc[p] += w * spread<A, J>(x[p]);
-    lanes_inputs<A, J + 1, px>(tap, c, x, acc);
+    const typename Vec<L>::F w = load<L>(tap + J * c);
+    for (int p = 0; p < px; ++p) acc[p] += w * spread<L, A, J>(x[p]);
+    lanes_inputs<L, A, J + 1, px>(tap, c, x, acc);
   }
 }
 
 // SCM's output by in-lane shuffles (alpha A in 1, 2, 4, so that groups never straddle a
-// vector's halves) for `px` adjacent pixels x `nv` x 8 channels from c0 (a multiple of A),
-// times the gate: each tap loads a pixel's 8 inputs once and spreads input j of every group
-// over the group's lanes, A multiply-adds per vector and tap (channel offsets take 2 A - 1).
-template <int A, int nv, int px>
+// vector's 128-bit lanes) for `px` adjacent pixels x `nv` x L channels from c0 (a multiple
+// of A), times the gate: each tap loads a pixel's L inputs once and spreads input j of every
+// group over the group's lanes, A multiply-adds per vector and tap (channel offsets take
+// 2 A - 1).
+template <int L, int A, int nv, int px>
 CCLL_INLINE void lanes_block(Window in, const float* taps, const float* gate, int64_t c0,
                              float* out) {
-  v8 acc[nv][px] = {};
+  typedef typename Vec<L>::F V;
+  V acc[nv][px] = {};
 #pragma GCC unroll 9
   for (int t = 0; t < 9; ++t) {
     const float* src = in.tap(t) + c0;
     for (int v = 0; v < nv; ++v) {
-      v8 x[px];
-      for (int p = 0; p < px; ++p) x[p] = load(src + p * in.c + 8 * v);
-      lanes_inputs<A, 0, px>(taps + t * A * in.c + c0 + 8 * v, in.c, x, acc[v]);
+      V x[px];
+      for (int p = 0; p < px; ++p) x[p] = load<L>(src + p * in.c + L * v);
+      lanes_inputs<L, A, 0, px>(taps + t * A * in.c + c0 + L * v, in.c, x, acc[v]);
     }
   }
   for (int v = 0; v < nv; ++v) {
-    const v8 g = load(gate + c0 + 8 * v);
-    for (int p = 0; p < px; ++p) store(out + p * in.c + c0 + 8 * v, acc[v][p] * g);
+    const V g = load<L>(gate + c0 + L * v);
+    for (int p = 0; p < px; ++p) store(out + p * in.c + c0 + L * v, acc[v][p] * g);
   }
 }
 
-// Every channel of `px` adjacent pixels by in-lane shuffles (C >= 8; a last partial vector
-// overlaps the previous block, as in `offsets_pixels`).
-template <int A, int px>
+// Every channel of `px` adjacent pixels by in-lane shuffles (C >= L; a last partial vector
+// overlaps the previous block, as in `offsets_pixels`), two vectors per block at 8 lanes.
+template <int L, int A, int px>
 CCLL_INLINE void lanes_pixels(Window in, const float* taps, const float* gate, float* out) {
   const int64_t c = in.c;
   int64_t c0 = 0;
-  for (; c0 + 16 <= c; c0 += 16) lanes_block<A, 2, px>(in, taps, gate, c0, out);
-  for (; c0 + 8 <= c; c0 += 8) lanes_block<A, 1, px>(in, taps, gate, c0, out);
-  if (c0 < c) lanes_block<A, 1, px>(in, taps, gate, c - 8, out);
+  if constexpr (L == 8) {
+    for (; c0 + 2 * L <= c; c0 += 2 * L) lanes_block<L, A, 2, px>(in, taps, gate, c0, out);
+  }
+  for (; c0 + L <= c; c0 += L) lanes_block<L, A, 1, px>(in, taps, gate, c0, out);
+  if (c0 < c) lanes_block<L, A, 1, px>(in, taps, gate, c - L, out);
 }
 
-// SCM's output by broadcast for `px` adjacent pixels from column col x `nv` x 8 outputs
+// SCM's output by broadcast for `px` adjacent pixels from column col x `nv` x L outputs
 // from k0 of group g, times the gate, from group-major rows. Each input value, broadcast
 // once, serves the three taps (tx) of the block's pixels that read it, with the three taps'
 // weights loaded once per input j: about half a load per multiply-add. The addresses are
 // constant offsets from one pointer per row (group-major rows), so nothing spills.
-template <int A, int nv, int px>
+template <int L, int A, int nv, int px>
 CCLL_INLINE void broadcast_block(const Rows& rows, int64_t r, int64_t h, int64_t alpha,
                                  const float* taps, const float* gate, int64_t g, int64_t col,
                                  int64_t k0, float* out) {
+  typedef typename Vec<L>::F V;
   const int64_t a = A > 0 ? A : alpha, c0 = g * a + k0;
-  v8 acc[px][nv] = {};
+  V acc[px][nv] = {};
 #pragma GCC unroll 1
   for (int ty = 0; ty < 3; ++ty) {
     // Input pixel col - 1 + q of row r - 1 + ty at x + q a.
@@ -295,9 +383,9 @@ CCLL_INLINE void broadcast_block(const Rows& rows, int64_t r, int64_t h, int64_t
     const float* tap = taps + (g * 9 + ty * 3) * a * a + k0;
 #pragma GCC unroll 8
     for (int64_t j = 0; j < a; ++j) {
-      v8 w[3][nv];
+      V w[3][nv];
       for (int tx = 0; tx < 3; ++tx) {
-        for (int v = 0; v < nv; ++v) w[tx][v] = load(tap + (tx * a + j) * a + 8 * v);
+        for (int v = 0; v < nv; ++v) w[tx][v] = load<L>(tap + (tx * a + j) * a + L * v);
       }
       for (int q = 0; q < px + 2; ++q) {
         const float b = x[q * a + j];
@@ -310,97 +398,189 @@ CCLL_INLINE void broadcast_block(const Rows& rows, int64_t r, int64_t h, int64_t
     }
   }
   for (int v = 0; v < nv; ++v) {
-    const v8 gv = load(gate + c0 + 8 * v);
-    for (int p = 0; p < px; ++p) store(out + (col + p) * rows.c + c0 + 8 * v, acc[p][v] * gv);
+    const V gv = load<L>(gate + c0 + L * v);
+    for (int p = 0; p < px; ++p) store(out + (col + p) * rows.c + c0 + L * v, acc[p][v] * gv);
   }
 }
 
 // Every group's output for `px` pixels from column col of output row r, by broadcast.
-template <int A, int nv, int px>
+template <int L, int A, int nv, int px>
 CCLL_INLINE void broadcast_pixels(const Rows& rows, int64_t r, int64_t h, int64_t alpha,
                                   const float* taps, const float* gate, int64_t col,
                                   float* out) {
   for (int64_t g = 0; g < rows.c / alpha; ++g) {
-    for (int64_t k0 = 0; k0 < alpha; k0 += 8 * nv) {
-      broadcast_block<A, nv, px>(rows, r, h, alpha, taps, gate, g, col, k0, out);
+    for (int64_t k0 = 0; k0 < alpha; k0 += L * nv) {
+      broadcast_block<L, A, nv, px>(rows, r, h, alpha, taps, gate, g, col, k0, out);
     }
   }
 }
 
 // Output row r by broadcast into `out` (the row's first pixel): blocks of `px` pixels, then
 // of px / 2 (the rows of 28, 14 and 7 pixels have such tails), then single pixels.
-template <int A, int nv, int px>
+template <int L, int A, int nv, int px>
 CCLL_INLINE void broadcast_row(const Rows& rows, int64_t r, int64_t h, int64_t alpha,
                                const float* taps, const float* gate, float* out) {
   int64_t col = 0;
   for (; col + px <= rows.w; col += px) {
-    broadcast_pixels<A, nv, px>(rows, r, h, alpha, taps, gate, col, out);
+    broadcast_pixels<L, A, nv, px>(rows, r, h, alpha, taps, gate, col, out);
   }
   for (; col + px / 2 <= rows.w; col += px / 2) {
-    broadcast_pixels<A, nv, px / 2>(rows, r, h, alpha, taps, gate, col, out);
+    broadcast_pixels<L, A, nv, px / 2>(rows, r, h, alpha, taps, gate, col, out);
   }
-  for (; col < rows.w; ++col) broadcast_pixels<A, nv, 1>(rows, r, h, alpha, taps, gate, col, out);
+  for (; col < rows.w; ++col) {
+    broadcast_pixels<L, A, nv, 1>(rows, r, h, alpha, taps, gate, col, out);
+  }
 }
 
-// SCM's output times the gate for `px` pixels from column col of output row r.
-template <int A, Form form, int px>
+// {a, b} (two adjacent floats) in every pair of lanes: one 64-bit broadcast.
+CCLL_INLINE v16 pair_broadcast(const float* p) {
+  double d;
+  std::memcpy(&d, p, sizeof d);
+  return reinterpret_cast<v16>(v8d{d, d, d, d, d, d, d, d});
+}
+
+// SCM's output at alpha 8 for `px` adjacent pixels from column col x the 16 outputs of the
+// pair of groups `pair`, times the gate, from interleaved group-major rows: the broadcast
+// form with vectors of 16, where a group has only 8 outputs. Lane 2 k + s accumulates output
+// k of group 2 pair + s, so a 64-bit broadcast of two adjacent inputs gives each lane its
+// group's input; the sums are put back in channel order once, at the store. Each lane gets
+// the broadcast form's operations in its order (the same values bit for bit).
+template <int px>
+CCLL_INLINE void pair_block(const Rows& rows, int64_t r, int64_t h, const float* taps,
+                            const float* gate, int64_t pair, int64_t col, float* out) {
+  v16 acc[px] = {};
+#pragma GCC unroll 1
+  for (int ty = 0; ty < 3; ++ty) {
+    // Input j of pixel col - 1 + q of row r - 1 + ty, both groups, at x + 16 q + 2 j.
+    const float* x = rows.row(r - 1 + ty, h) + (pair * (rows.w + 2) + col) * 16;
+    const float* tap = taps + (pair * 9 + ty * 3) * 8 * 16;
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      v16 w[3];
+      for (int tx = 0; tx < 3; ++tx) w[tx] = load<16>(tap + (tx * 8 + j) * 16);
+      for (int q = 0; q < px + 2; ++q) {
+        const v16 b = pair_broadcast(x + q * 16 + 2 * j);
+        for (int tx = 0; tx < 3; ++tx) {
+          const int p = q - tx;
+          if (p < 0 || p >= px) continue;
+          acc[p] += w[tx] * b;
+        }
+      }
+    }
+  }
+  const v16 g = load<16>(gate + 16 * pair);
+  for (int p = 0; p < px; ++p) {
+    store(out + (col + p) * rows.c + 16 * pair, __builtin_shuffle(acc[p], kDeinterleave) * g);
+  }
+}
+
+// Output row r at alpha 8 by pairs of groups into `out` (blocks of `px` pixels, px / 2, 1).
+template <int px>
+CCLL_INLINE void pair_row(const Rows& rows, int64_t r, int64_t h, const float* taps,
+                          const float* gate, float* out) {
+  int64_t col = 0;
+  for (; col + px <= rows.w; col += px) {
+    for (int64_t g = 0; g < rows.c / 16; ++g) pair_block<px>(rows, r, h, taps, gate, g, col, out);
+  }
+  for (; col + px / 2 <= rows.w; col += px / 2) {
+    for (int64_t g = 0; g < rows.c / 16; ++g) {
+      pair_block<px / 2>(rows, r, h, taps, gate, g, col, out);
+    }
+  }
+  for (; col < rows.w; ++col) {
+    for (int64_t g = 0; g < rows.c / 16; ++g) pair_block<1>(rows, r, h, taps, gate, g, col, out);
+  }
+}
+
+// SCM's output times the gate for `px` pixels from column col of output row r (vectors of L
+// channels, C >= L, or one channel at a time under 8 channels).
+template <int L, int A, Form form, int px>
 CCLL_INLINE void scm_pixels(const Rows& rows, int64_t r, int64_t h, int64_t col, int64_t alpha,
                             const float* taps, const float* gate, float* out) {
   const Window in{{rows.at(r - 1, h, col), rows.at(r, h, col), rows.at(r + 1, h, col)}, rows.c};
   float* first = out + col * rows.c;
   if constexpr (form == Form::kLanes) {
-    lanes_pixels<A, px>(in, taps, gate, first);
+    lanes_pixels<L, A, px>(in, taps, gate, first);
+  } else if (rows.c < 8) {
+    offsets_pixels_scalar<px>(in, alpha, taps, gate, first);
   } else {
-    offsets_pixels<A, px>(in, alpha, taps, gate, first);
+    offsets_pixels<L, A, px>(in, alpha, taps, gate, first);
   }
 }
 
 // Output row r into `out` (the row's first pixel): blocks of `px` pixels, then the row's
 // last pixels one by one. (No lambdas on this path: they would not inherit the caller's
 // instruction set.)
-template <int A, Form form, int px>
+template <int L, int A, Form form, int px>
 CCLL_INLINE void scm_row(const Rows& rows, int64_t r, int64_t h, int64_t alpha,
                          const float* taps, const float* gate, float* out) {
   int64_t col = 0;
   for (; col + px <= rows.w; col += px) {
-    scm_pixels<A, form, px>(rows, r, h, col, alpha, taps, gate, out);
+    scm_pixels<L, A, form, px>(rows, r, h, col, alpha, taps, gate, out);
   }
-  for (; col < rows.w; ++col) scm_pixels<A, form, 1>(rows, r, h, col, alpha, taps, gate, out);
+  for (; col < rows.w; ++col) {
+    scm_pixels<L, A, form, 1>(rows, r, h, col, alpha, taps, gate, out);
+  }
 }
 
-// SCM times the gate for every row of `image` into `y`, with the variant for alpha (4 pixels
-// per block: with 2 vectors of channels, 8 independent accumulators).
+// SCM times the gate for output row r with the variant for alpha, in vectors of up to
+// `widest` channels where that was measured faster (1 thread, batch 64, C64 32x32, the
+// fastest of 30 passes, 2026-12-08 on an AVX-512 AMD EPYC): 16 at alpha 4 (2.6-2.8 ms
+// against 3.7-4.0 at 8) and for a group's outputs at multiples of 16; 8 at alpha 1 and 2
+// (1.6-1.7 and 2.2-2.3 ms at 8, 1.9-2.0 and 2.5-2.8 at 16: memory-bound), at alpha 8 (a
+// group is 8 outputs) and for channel offsets. Blocks keep 8 independent accumulators
+// (4 pixels x 2 vectors of 8, or 8 pixels x 1 vector for the broadcast form), 4 at 16 lanes
+// (4 pixels x 1 vector: with 2 vectors the compiler spilled them).
+template <int widest>
+CCLL_INLINE void scm_row_of(const Layer& l, const Rows& rows, int64_t r, const float* gate,
+                            float* out) {
+  constexpr int L = widest;
+  const int64_t a = l.alpha;
+  switch (l.form) {
+    case Form::kPairs:
+      // (Chosen only with 16 lanes.)
+      if constexpr (L == 16) pair_row<8>(rows, r, l.h, l.taps, gate, out);
+      break;
+    case Form::kBroadcast:
+      if (a == 8) {
+        broadcast_row<8, 8, 1, 8>(rows, r, l.h, a, l.taps, gate, out);
+      } else if (L == 16 && a == 16) {
+        broadcast_row<16, 16, 1, 8>(rows, r, l.h, a, l.taps, gate, out);
+      } else if (a % (2 * L) == 0) {
+        broadcast_row<L, 0, 2, 4>(rows, r, l.h, a, l.taps, gate, out);
+      } else if (a % L == 0) {
+        broadcast_row<L, 0, 1, 8>(rows, r, l.h, a, l.taps, gate, out);
+      } else {
+        broadcast_row<8, 0, 1, 8>(rows, r, l.h, a, l.taps, gate, out);
+      }
+      break;
+    case Form::kLanes:
+      if (a == 1) {
+        scm_row<8, 1, Form::kLanes, 4>(rows, r, l.h, a, l.taps, gate, out);
+      } else if (a == 2) {
+        scm_row<8, 2, Form::kLanes, 4>(rows, r, l.h, a, l.taps, gate, out);
+      } else if (L == 16 && l.c >= 16) {
+        scm_row<16, 4, Form::kLanes, 4>(rows, r, l.h, a, l.taps, gate, out);
+      } else {
+        scm_row<8, 4, Form::kLanes, 4>(rows, r, l.h, a, l.taps, gate, out);
+      }
+      break;
+    case Form::kOffsets:
+      scm_row<8, 0, Form::kOffsets, 4>(rows, r, l.h, a, l.taps, gate, out);
+      break;
+  }
+}
+
+// SCM times the gate for every row of `image` into `y`, in vectors of up to `widest` floats.
+// Each output channel gets the same operations in the same order at either width, so the
+// widths agree bit for bit.
+template <int widest>
 CCLL_INLINE void scm_image(const Layer& l, Rows& rows, const float* image, const float* gate,
                            float* y) {
-  const int64_t a = l.alpha;
   if (l.h > 0) rows.load(image, 0);
   for (int64_t r = 0; r < l.h; ++r) {
     if (r + 1 < l.h) rows.load(image, r + 1);
-    float* out = y + r * l.w * l.c;
-    switch (l.form) {
-      case Form::kBroadcast:
-        // 8 accumulators: 8 pixels x 1 vector at alpha 8, 4 x 2 for multiples of 16.
-        if (a == 8) {
-          broadcast_row<8, 1, 8>(rows, r, l.h, a, l.taps, gate, out);
-        } else if (a % 16 == 0) {
-          broadcast_row<0, 2, 4>(rows, r, l.h, a, l.taps, gate, out);
-        } else {
-          broadcast_row<0, 1, 8>(rows, r, l.h, a, l.taps, gate, out);
-        }
-        break;
-      case Form::kLanes:
-        if (a == 1) {
-          scm_row<1, Form::kLanes, 4>(rows, r, l.h, a, l.taps, gate, out);
-        } else if (a == 2) {
-          scm_row<2, Form::kLanes, 4>(rows, r, l.h, a, l.taps, gate, out);
-        } else {
-          scm_row<4, Form::kLanes, 4>(rows, r, l.h, a, l.taps, gate, out);
-        }
-        break;
-      case Form::kOffsets:
-        scm_row<0, Form::kOffsets, 4>(rows, r, l.h, a, l.taps, gate, out);
-        break;
-    }
+    scm_row_of<widest>(l, rows, r, gate, y + r * l.w * l.c);
   }
 }
 
@@ -471,25 +651,47 @@ CCLL_INLINE void ccm_gate(const Layer& l, const float* image, GateScratch& s, fl
 }
 
 // Images [begin, end) of the layer.
+template <int widest>
 CCLL_INLINE void images(const Layer& l, int64_t begin, int64_t end) {
   Rows rows(l, l.form == Form::kOffsets ? l.alpha - 1 : 0,
-            l.form == Form::kBroadcast ? l.alpha : 0);
+            l.form == Form::kBroadcast ? l.alpha
+            : l.form == Form::kPairs   ? 16
+                                       : 0,
+            l.form == Form::kPairs);
   std::vector<float> gate(l.c, 1.0f);  // without CCM: 1, an exact multiply
   GateScratch scratch;
   const int64_t pixels = l.h * l.w;
   for (int64_t i = begin; i < end; ++i) {
     const float* image = l.x + i * pixels * l.c;
     if (l.ccm_weight != nullptr) ccm_gate(l, image, scratch, gate.data());
-    scm_image(l, rows, image, gate.data(), l.y + i * pixels * l.c);
+    scm_image<widest>(l, rows, image, gate.data(), l.y + i * pixels * l.c);
   }
+}
+
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma"))) void images_avx512(
+    const Layer& l, int64_t begin, int64_t end) {
+  images<16>(l, begin, end);
 }
 
 __attribute__((target("avx2,fma"))) void images_avx2(const Layer& l, int64_t begin,
                                                      int64_t end) {
-  images(l, begin, end);
+  images<8>(l, begin, end);
 }
 
-void images_baseline(const Layer& l, int64_t begin, int64_t end) { images(l, begin, end); }
+void images_baseline(const Layer& l, int64_t begin, int64_t end) { images<8>(l, begin, end); }
+
+// The widest vectors (in floats) the kernel may use; lowered to compare the widths.
+std::atomic<int> max_lanes{16};
+
+// The vector width this CPU runs the kernel at under `max_lanes`.
+int lanes_in_use() {
+  if (max_lanes.load() >= 16 && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512bw")) {
+    return 16;
+  }
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8 : 4;
+}
 
 void check_vector(const at::Tensor* t, int64_t c, const char* what) {
   TORCH_CHECK(t != nullptr && t->device().is_cpu() && t->scalar_type() == at::kFloat &&
@@ -500,6 +702,13 @@ void check_vector(const at::Tensor* t, int64_t c, const char* what) {
 }  // namespace
 
 extern "C" {
+
+// The floats per vector the kernel runs with on this CPU (16: AVX-512, 8: AVX2, 4: SSE),
+// after capping them at `cap` where it is positive (16 and 8 give the same values).
+int ccll_calibration_inference_lanes(int cap) {
+  if (cap > 0) max_lanes.store(cap);
+  return lanes_in_use();
+}
 
 // Whether autograd records operations on this thread.
 int ccll_grad_mode_enabled() { return at::GradMode::is_enabled() ? 1 : 0; }
@@ -520,8 +729,9 @@ at::Tensor* ccll_calibration_inference(const at::Tensor* x, const at::Tensor* ke
     TORCH_CHECK(alpha >= 1 && c % alpha == 0, "alpha ", alpha, " does not divide ", c);
     check_vector(kernel, c * alpha * 9, "SCM's kernel");
     TORCH_CHECK(kernel->dim() == 4, "SCM's kernel must be [C, alpha, 3, 3]");
+    const int lanes = lanes_in_use();
     Layer l{c,       h,       w,       alpha, x->data_ptr<float>(), nullptr, nullptr, nullptr,
-            form_for(alpha, c), nullptr, beta, nullptr, nullptr};
+            form_for(alpha, c, lanes), nullptr, beta, nullptr, nullptr};
     if (ccm_weight != nullptr) {
       TORCH_CHECK(beta >= 1 && c % beta == 0, "beta ", beta, " does not divide ", c);
       check_vector(ccm_weight, c * beta, "CCM's weight");
@@ -534,16 +744,18 @@ at::Tensor* ccll_calibration_inference(const at::Tensor* x, const at::Tensor* ke
     const float* k = kernel->data_ptr<float>();
     l.kernel = k;
     const std::vector<float> taps =
-        l.form == Form::kBroadcast ? broadcast_taps(k, c, alpha)
-        : l.form == Form::kLanes   ? lane_taps(k, c, alpha)
-                                   : offset_taps(k, c, alpha);
+        l.form == Form::kPairs       ? pair_taps(k, c)
+        : l.form == Form::kBroadcast ? broadcast_taps(k, c, alpha)
+        : l.form == Form::kLanes     ? lane_taps(k, c, alpha)
+                                     : offset_taps(k, c, alpha);
     l.taps = taps.data();
     at::Tensor y = at::empty({n, c, h, w}, x->options(), at::MemoryFormat::ChannelsLast);
     if (y.numel() == 0) return new at::Tensor(std::move(y));  // no pixel: nothing to compute
     l.y = y.data_ptr<float>();
-    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-      if (avx2) {
+      if (lanes == 16) {
+        images_avx512(l, begin, end);
+      } else if (lanes == 8) {
         images_avx2(l, begin, end);
       } else {
         images_baseline(l, begin, end);

@@ -618,7 +618,9 @@ mod tests {
             (3, 3, 12),
             (4, 4, 40),
             (8, 4, 64),
+            (8, 8, 24),
             (16, 8, 48),
+            (32, 8, 64),
             (5, 5, 5),
         ];
         for (alpha, beta, channels) in specs {
@@ -651,6 +653,48 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Every form at 16 lanes (AVX-512) against 8 (AVX2): the same operations per channel in
+    /// the same order, so the same bits. Needs a CPU with AVX-512 (the width is capped per
+    /// process, and the widths agree, so tests running beside it are not affected).
+    #[test]
+    fn the_fused_kernel_gives_the_same_bits_at_16_and_8_lanes() {
+        if super::super::cap_fused_kernel_lanes(16) != 16 {
+            eprintln!("SKIPPED: this CPU has no AVX-512, so the kernel has one width here");
+            return;
+        }
+        // Lanes (1, 2, 4), offsets (3), pairs of groups (8 with C / 16 whole), broadcast (8
+        // otherwise, 16, 32), with channel counts that leave partial vectors of 16.
+        let specs = [
+            (1, 1, 24),
+            (2, 2, 40),
+            (4, 4, 40),
+            (4, 2, 8),
+            (3, 3, 48),
+            (8, 4, 64),
+            (8, 8, 24),
+            (16, 8, 48),
+            (32, 8, 64),
+        ];
+        for (alpha, beta, channels) in specs {
+            let spec = CalibrationSpec {
+                alpha,
+                beta,
+                scm: true,
+                ccm: true,
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let layer = trained_layer(&vs, channels, spec);
+            let x = super::super::conv_bn::to_channels_last(&ramp(&[3, channels, 9, 13], 1.0));
+            let at = |lanes: i32| {
+                assert_eq!(super::super::cap_fused_kernel_lanes(lanes), lanes);
+                tch::no_grad(|| layer.fused_inference(&x, false)).expect("kernel applies")
+            };
+            let (wide, narrow) = (at(16), at(8));
+            super::super::cap_fused_kernel_lanes(16);
+            assert!(wide.equal(&narrow), "{spec:?}: 16 lanes differ from 8");
         }
     }
 

@@ -9,6 +9,7 @@ use torch_sys::C_tensor;
 
 extern "C" {
     fn ccll_grad_mode_enabled() -> c_int;
+    fn ccll_calibration_inference_lanes(cap: c_int) -> c_int;
     #[allow(clippy::too_many_arguments)]
     fn ccll_calibration_inference(
         x: *const C_tensor,
@@ -27,6 +28,21 @@ extern "C" {
 pub fn grad_mode_enabled() -> bool {
     // SAFETY: reads a thread-local flag.
     unsafe { ccll_grad_mode_enabled() != 0 }
+}
+
+/// Floats per vector the kernel runs with on this CPU: 16 (AVX-512), 8 (AVX2 + FMA) or 4 (SSE).
+pub fn fused_kernel_lanes() -> i32 {
+    // SAFETY: reads the CPU's features and a process-wide cap (0: leaves the cap alone).
+    unsafe { ccll_calibration_inference_lanes(0) }
+}
+
+/// Caps the kernel's vectors at `lanes` floats for the whole process (8: AVX2 even where the
+/// CPU has AVX-512; 16: the widest, the default) and returns the width it now runs with. The
+/// widths give the same values bit for bit; this is for comparing them (tests, benchmarks).
+pub fn cap_fused_kernel_lanes(lanes: i32) -> i32 {
+    assert!(lanes == 8 || lanes == 16, "the kernel's vectors are 8 or 16 floats, not {lanes}");
+    // SAFETY: stores the cap in an atomic and reads the CPU's features.
+    unsafe { ccll_calibration_inference_lanes(lanes) }
 }
 
 /// CCM in eval mode as the kernel takes it: the 1x1 group conv's weight `[C, beta]` and BN
