@@ -41,10 +41,11 @@ pub fn backbones(quick: bool) -> Vec<ModelSpec> {
 }
 
 /// What a missed time target's row points to: the profile of where the time goes.
-const WHERE_THE_TIME_GOES: &str = "missed: the fused kernel is bound by memory at alpha 1 (one \
-     read of the input, one write of the output: a copy's traffic, against 1-4 % of the FLOPs) \
-     and runs its multiply-adds at about half the base convolution's rate at alpha 4 and 8 \
-     (README, \"The fused inference kernel\")";
+const WHERE_THE_TIME_GOES: &str = "missed: the fused kernel is bound by memory at alpha 1 \
+     and 2 (it reads the input twice and writes the output: about two copies' time, against \
+     1-3 % of the FLOPs) and runs its multiply-adds at one half (alpha 4) to two thirds \
+     (alpha 8, AVX-512) of the base convolution's rate (README, \"The fused inference \
+     kernel\", where the time goes now)";
 
 /// How the calibrated model's inference computes calibration on `device`.
 fn calibration_path(device: Device, alpha: i64) -> String {

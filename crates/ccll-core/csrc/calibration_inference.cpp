@@ -8,13 +8,20 @@
 // once (from cache) for SCM, and the output written once, already multiplied by the gate.
 // SCM reads its input through a ring of three zero-bordered rows (small enough for L1/L2).
 //
-// Two ways of vectorising SCM over channels, chosen by alpha:
-//  - channel offsets (alpha not a multiple of 8): output channel c reads input c + d for
-//    d in -(alpha-1)..alpha-1, each offset a contiguous multiply-add over the pixel's channels
-//    with per-channel weights, 0 where c + d leaves c's group (the out-of-group reads then add
-//    exact zeros for finite activations; a non-finite one reaches its neighbours' sums);
+// The ways of vectorising SCM over channels (`Form`), chosen by alpha and the vector width:
+//  - lanes (alpha 1, 2, 4): a pixel's channels loaded once per tap, input j of each group
+//    spread over its group's lanes by an in-lane shuffle;
+//  - channel offsets (other alphas, fewer than 8 channels): output channel c reads input
+//    c + d for d in -(alpha-1)..alpha-1, each offset a contiguous multiply-add over the
+//    pixel's channels with per-channel weights, 0 where c + d leaves c's group (the
+//    out-of-group reads then add exact zeros for finite activations; a non-finite one reaches
+//    its neighbours' sums);
 //  - broadcast (alpha a multiple of 8): a group's alpha outputs are whole vectors, and each
-//    input channel of the group is broadcast and multiplied by all its outputs' weights.
+//    input channel of the group is broadcast and multiplied by all its outputs' weights;
+//  - pairs (alpha 8 with vectors of 16): the broadcast form for two groups in one vector,
+//    their lanes interleaved.
+// Vectors of 16 floats (AVX-512) where the CPU has them and that was measured faster, else 8
+// (AVX2); each output channel gets the same operations in the same order either way.
 // Each block keeps one accumulator per pixel and vector (several adjacent pixels at once) so
 // that the multiply-adds' latency is hidden and each weight load serves several pixels.
 // Images are independent, so at::parallel_for over images gives the same result for any

@@ -40,7 +40,10 @@ pub fn fused_kernel_lanes() -> i32 {
 /// CPU has AVX-512; 16: the widest, the default) and returns the width it now runs with. The
 /// widths give the same values bit for bit; this is for comparing them (tests, benchmarks).
 pub fn cap_fused_kernel_lanes(lanes: i32) -> i32 {
-    assert!(lanes == 8 || lanes == 16, "the kernel's vectors are 8 or 16 floats, not {lanes}");
+    assert!(
+        lanes == 8 || lanes == 16,
+        "the kernel's vectors are 8 or 16 floats, not {lanes}"
+    );
     // SAFETY: stores the cap in an atomic and reads the CPU's features.
     unsafe { ccll_calibration_inference_lanes(lanes) }
 }

@@ -17,8 +17,8 @@ pub use calibration::{
     set_fused_inference, Calibration, CalibrationLayer, CalibrationSpec, Ccm, MultiTask, Scm,
     ScmFormulation,
 };
-pub use fused_inference::{cap_fused_kernel_lanes, fused_kernel_lanes};
 pub use conv_bn::{channels_last_on_cpu, is_channels_last, ConvBn, ConvShape, ConvTrace};
+pub use fused_inference::{cap_fused_kernel_lanes, fused_kernel_lanes};
 pub use task_modules::{count_trainable, is_buffer, TaskModules, CALIBRATION_PREFIX, HEAD_PREFIX};
 
 use std::cell::RefCell;
