@@ -609,21 +609,30 @@ mod tests {
         layer
     }
 
+    /// (alpha, beta, channels) covering every form of the fused kernel at both widths: lanes
+    /// (alpha 1, 2, 4), channel offsets (3, 5; fewer than 8 channels one at a time), pairs of
+    /// groups (8 with C / 16 whole), broadcast (8 otherwise, 16, 32), with channel counts
+    /// that leave partial vectors of 8 or 16.
+    const KERNEL_FORMS: [(i64, i64, i64); 14] = [
+        (1, 1, 20),
+        (1, 1, 24),
+        (2, 2, 8),
+        (2, 4, 20),
+        (2, 2, 40),
+        (3, 3, 12),
+        (3, 3, 48),
+        (4, 4, 40),
+        (4, 2, 8),
+        (8, 4, 64),
+        (8, 8, 24),
+        (16, 8, 48),
+        (32, 8, 64),
+        (5, 5, 5),
+    ];
+
     #[test]
     fn the_fused_inference_kernel_computes_the_composed_layer() {
-        let specs = [
-            (1, 1, 20),
-            (2, 2, 8),
-            (2, 4, 20),
-            (3, 3, 12),
-            (4, 4, 40),
-            (8, 4, 64),
-            (8, 8, 24),
-            (16, 8, 48),
-            (32, 8, 64),
-            (5, 5, 5),
-        ];
-        for (alpha, beta, channels) in specs {
+        for (alpha, beta, channels) in KERNEL_FORMS {
             for (scm, ccm) in [(true, true), (true, false)] {
                 let spec = CalibrationSpec {
                     alpha,
@@ -665,20 +674,7 @@ mod tests {
             eprintln!("SKIPPED: this CPU has no AVX-512, so the kernel has one width here");
             return;
         }
-        // Lanes (1, 2, 4), offsets (3), pairs of groups (8 with C / 16 whole), broadcast (8
-        // otherwise, 16, 32), with channel counts that leave partial vectors of 16.
-        let specs = [
-            (1, 1, 24),
-            (2, 2, 40),
-            (4, 4, 40),
-            (4, 2, 8),
-            (3, 3, 48),
-            (8, 4, 64),
-            (8, 8, 24),
-            (16, 8, 48),
-            (32, 8, 64),
-        ];
-        for (alpha, beta, channels) in specs {
+        for (alpha, beta, channels) in KERNEL_FORMS {
             let spec = CalibrationSpec {
                 alpha,
                 beta,
