@@ -93,6 +93,9 @@ struct Layer {
   float* y;           // [N, H, W, C]
   const float* kernel;  // SCM's [C, alpha, 3, 3] (the residual folded in)
   const float* taps;    // the same rearranged for the form: `*_taps` below
+  // The same as `lane_taps` lays it out at alpha 1, 2, 4 (C >= 8), `broadcast_taps` at
+  // multiples of 8, for the gate's mean (null otherwise: the mean then reads `kernel`).
+  const float* mean_taps;
   Form form;
   // CCM (ccm_weight null without it): 1x1 group conv [C, beta], BN folded into scale, shift.
   const float* ccm_weight;
@@ -598,6 +601,73 @@ CCLL_INLINE void add_pixels(float* dst, const float* src, int64_t n, int64_t ste
   }
 }
 
+// m += taps(j, t) * spread<A, j>(tap t's sums) for j = J..A-1, then t = 0..8.
+template <int A, int J>
+CCLL_INLINE void mean_inputs(const float* mean_taps, const float* tap_sums, int64_t c, int64_t o,
+                             v8& m) {
+  if constexpr (J < A) {
+    for (int t = 0; t < 9; ++t) {
+      m += load(mean_taps + (t * A + J) * c + o) * spread<8, A, J>(load(tap_sums + t * c + o));
+    }
+    mean_inputs<A, J + 1>(mean_taps, tap_sums, c, o, m);
+  }
+}
+
+// `scm_mean` at alpha A in 1, 2, 4 (C >= 8), 8 outputs at a time: input j of each group
+// spread over its group's lanes, as in the lanes form (`mean_taps` laid out as `lane_taps`).
+template <int A>
+CCLL_INLINE void scm_mean_lanes(const Layer& l, const float* tap_sums, float* sum) {
+  const int64_t c = l.c;
+  for (int64_t out = 0; out < c; out += 8) {
+    const int64_t o = out + 8 <= c ? out : c - 8;  // a last partial vector overlaps
+    v8 m = {};
+    mean_inputs<A, 0>(l.mean_taps, tap_sums, c, o, m);
+    store(sum + o, m);
+  }
+}
+
+// The sum over pixels of SCM's output into `sum` [C], from the inputs' sums over the pixels
+// each tap reads (`tap_sums` [9][C]): for every output, its weights times its group's tap
+// sums, in the order input j, then tap. Vectors of 8 outputs at alpha 1, 2, 4 and at
+// multiples of 8 (scalar per output, it cost as much as SCM itself on 4x4 and 8x8 images),
+// one output at a time otherwise; the same operations per output either way.
+CCLL_INLINE void scm_mean(const Layer& l, const float* tap_sums, float* sum) {
+  const int64_t c = l.c, a = l.alpha;
+  if (l.mean_taps != nullptr && a <= 4) {
+    if (a == 1) {
+      scm_mean_lanes<1>(l, tap_sums, sum);
+    } else if (a == 2) {
+      scm_mean_lanes<2>(l, tap_sums, sum);
+    } else {
+      scm_mean_lanes<4>(l, tap_sums, sum);
+    }
+    return;
+  }
+  if (l.mean_taps != nullptr) {
+    for (int64_t first = 0; first < c; first += a) {
+      for (int64_t k = 0; k < a; k += 8) {
+        v8 m = {};
+        for (int64_t j = 0; j < a; ++j) {
+          for (int t = 0; t < 9; ++t) {
+            const float* weights = l.mean_taps + ((first / a * 9 + t) * a + j) * a + k;
+            m += load(weights) * tap_sums[t * c + first + j];
+          }
+        }
+        store(sum + first + k, m);
+      }
+    }
+    return;
+  }
+  for (int64_t out = 0; out < c; ++out) {
+    const int64_t first = out / a * a;
+    float m = 0.0f;
+    for (int64_t j = 0; j < a; ++j) {
+      for (int t = 0; t < 9; ++t) m += l.kernel[(out * a + j) * 9 + t] * tap_sums[t * c + first + j];
+    }
+    sum[out] = m;
+  }
+}
+
 // Scratch space of one thread for CCM's gate.
 struct GateScratch {
   std::vector<float> edges;     // [5][C]: total, first row, last row, first column, last column
@@ -638,16 +708,8 @@ CCLL_INLINE void ccm_gate(const Layer& l, const float* image, GateScratch& s, fl
   }
   const float inv = 1.0f / static_cast<float>(h * w);
   s.mean.resize(c);
-  for (int64_t out = 0; out < c; ++out) {
-    const int64_t first = out / l.alpha * l.alpha;
-    float m = 0.0f;
-    for (int64_t j = 0; j < l.alpha; ++j) {
-      for (int t = 0; t < 9; ++t) {
-        m += l.kernel[(out * l.alpha + j) * 9 + t] * s.tap_sums[t * c + first + j];
-      }
-    }
-    s.mean[out] = m * inv;
-  }
+  scm_mean(l, s.tap_sums.data(), s.mean.data());
+  for (int64_t out = 0; out < c; ++out) s.mean[out] *= inv;
   for (int64_t ch = 0; ch < c; ++ch) {
     const int64_t first = ch / l.beta * l.beta;
     float z = 0.0f;
@@ -738,7 +800,7 @@ at::Tensor* ccll_calibration_inference(const at::Tensor* x, const at::Tensor* ke
     TORCH_CHECK(kernel->dim() == 4, "SCM's kernel must be [C, alpha, 3, 3]");
     const int lanes = lanes_in_use();
     Layer l{c,       h,       w,       alpha, x->data_ptr<float>(), nullptr, nullptr, nullptr,
-            form_for(alpha, c, lanes), nullptr, beta, nullptr, nullptr};
+            nullptr, form_for(alpha, c, lanes), nullptr, beta, nullptr, nullptr};
     if (ccm_weight != nullptr) {
       TORCH_CHECK(beta >= 1 && c % beta == 0, "beta ", beta, " does not divide ", c);
       check_vector(ccm_weight, c * beta, "CCM's weight");
@@ -750,6 +812,12 @@ at::Tensor* ccll_calibration_inference(const at::Tensor* x, const at::Tensor* ke
     }
     const float* k = kernel->data_ptr<float>();
     l.kernel = k;
+    std::vector<float> mean_taps;
+    const bool lanes_mean = (alpha == 1 || alpha == 2 || alpha == 4) && c >= 8;
+    if (ccm_weight != nullptr && (lanes_mean || alpha % 8 == 0)) {
+      mean_taps = lanes_mean ? lane_taps(k, c, alpha) : broadcast_taps(k, c, alpha);
+      l.mean_taps = mean_taps.data();
+    }
     const std::vector<float> taps =
         l.form == Form::kPairs       ? pair_taps(k, c)
         : l.form == Form::kBroadcast ? broadcast_taps(k, c, alpha)
