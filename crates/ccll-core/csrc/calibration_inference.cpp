@@ -93,8 +93,8 @@ struct Layer {
   float* y;           // [N, H, W, C]
   const float* kernel;  // SCM's [C, alpha, 3, 3] (the residual folded in)
   const float* taps;    // the same rearranged for the form: `*_taps` below
-  // The same as `lane_taps` lays it out at alpha 1, 2, 4 (C >= 8), `broadcast_taps` at
-  // multiples of 8, for the gate's mean (null otherwise: the mean then reads `kernel`).
+  // For the gate's mean: `taps` in the lanes and broadcast forms, `broadcast_taps` in the
+  // pairs form (null for channel offsets: the mean then reads `kernel`).
   const float* mean_taps;
   Form form;
   // CCM (ccm_weight null without it): 1x1 group conv [C, beta], BN folded into scale, shift.
@@ -237,15 +237,15 @@ struct Window {
   CCLL_INLINE const float* tap(int t) const { return rows[t / 3] + (t % 3 - 1) * c; }
 };
 
-// SCM's output by channel offsets for `px` adjacent pixels x `nv` x L channels from c0,
+// SCM's output by channel offsets for `px` adjacent pixels x `nv` x 8 channels from c0,
 // times the gate, into `out` (the first pixel's output). `A`: alpha when fixed at compile
-// time (the loops over offsets unroll), else 0 and `alpha` says.
-template <int L, int A, int nv, int px>
+// time (the loops over offsets unroll), else 0 and `alpha` says. (8 lanes only: not
+// measured at 16.)
+template <int A, int nv, int px>
 CCLL_INLINE void offsets_block(Window in, int64_t alpha, const float* taps, const float* gate,
                                int64_t c0, float* out) {
-  typedef typename Vec<L>::F V;
   const int64_t a = A > 0 ? A : alpha, reach = a - 1, offsets = 2 * a - 1;
-  V acc[px][nv] = {};
+  v8 acc[px][nv] = {};
 #pragma GCC unroll 9
   for (int t = 0; t < 9; ++t) {
     const float* src = in.tap(t) + c0 - reach;
@@ -253,14 +253,14 @@ CCLL_INLINE void offsets_block(Window in, int64_t alpha, const float* taps, cons
 #pragma GCC unroll 8
     for (int64_t d = 0; d < offsets; ++d) {
       for (int v = 0; v < nv; ++v) {
-        const V w = load<L>(tap + d * in.c + L * v);
-        for (int p = 0; p < px; ++p) acc[p][v] += w * load<L>(src + p * in.c + d + L * v);
+        const v8 w = load(tap + d * in.c + 8 * v);
+        for (int p = 0; p < px; ++p) acc[p][v] += w * load(src + p * in.c + d + 8 * v);
       }
     }
   }
   for (int v = 0; v < nv; ++v) {
-    const V g = load<L>(gate + c0 + L * v);
-    for (int p = 0; p < px; ++p) store(out + p * in.c + c0 + L * v, acc[p][v] * g);
+    const v8 g = load(gate + c0 + 8 * v);
+    for (int p = 0; p < px; ++p) store(out + p * in.c + c0 + 8 * v, acc[p][v] * g);
   }
 }
 
@@ -279,20 +279,17 @@ CCLL_INLINE void offsets_scalar(Window in, int64_t alpha, const float* taps, con
   }
 }
 
-// Every channel of `px` adjacent pixels, in vectors of L channels (C >= L). A last partial
-// vector of channels is computed as the L channels ending at C, overlapping the previous
-// block: the overlapped channels get the same values again (a channel's sum does not depend
-// on the block it is in).
-template <int L, int A, int px>
+// Every channel of `px` adjacent pixels (C >= 8). A last partial vector of channels is
+// computed as the 8 channels ending at C, overlapping the previous block: the overlapped
+// channels get the same values again (a channel's sum does not depend on the block it is in).
+template <int A, int px>
 CCLL_INLINE void offsets_pixels(Window in, int64_t alpha, const float* taps, const float* gate,
                                 float* out) {
   const int64_t c = in.c;
   int64_t c0 = 0;
-  for (; c0 + 2 * L <= c; c0 += 2 * L) {
-    offsets_block<L, A, 2, px>(in, alpha, taps, gate, c0, out);
-  }
-  for (; c0 + L <= c; c0 += L) offsets_block<L, A, 1, px>(in, alpha, taps, gate, c0, out);
-  if (c0 < c) offsets_block<L, A, 1, px>(in, alpha, taps, gate, c - L, out);
+  for (; c0 + 16 <= c; c0 += 16) offsets_block<A, 2, px>(in, alpha, taps, gate, c0, out);
+  for (; c0 + 8 <= c; c0 += 8) offsets_block<A, 1, px>(in, alpha, taps, gate, c0, out);
+  if (c0 < c) offsets_block<A, 1, px>(in, alpha, taps, gate, c - 8, out);
 }
 
 // The same for layers of fewer than 8 channels, one pixel and channel at a time.
@@ -514,7 +511,7 @@ CCLL_INLINE void scm_pixels(const Rows& rows, int64_t r, int64_t h, int64_t col,
   } else if (rows.c < 8) {
     offsets_pixels_scalar<px>(in, alpha, taps, gate, first);
   } else {
-    offsets_pixels<L, A, px>(in, alpha, taps, gate, first);
+    offsets_pixels<A, px>(in, alpha, taps, gate, first);
   }
 }
 
@@ -633,7 +630,7 @@ CCLL_INLINE void scm_mean_lanes(const Layer& l, const float* tap_sums, float* su
 // one output at a time otherwise; the same operations per output either way.
 CCLL_INLINE void scm_mean(const Layer& l, const float* tap_sums, float* sum) {
   const int64_t c = l.c, a = l.alpha;
-  if (l.mean_taps != nullptr && a <= 4) {
+  if (l.form == Form::kLanes) {
     if (a == 1) {
       scm_mean_lanes<1>(l, tap_sums, sum);
     } else if (a == 2) {
@@ -643,7 +640,7 @@ CCLL_INLINE void scm_mean(const Layer& l, const float* tap_sums, float* sum) {
     }
     return;
   }
-  if (l.mean_taps != nullptr) {
+  if (l.form == Form::kBroadcast || l.form == Form::kPairs) {
     for (int64_t first = 0; first < c; first += a) {
       for (int64_t k = 0; k < a; k += 8) {
         v8 m = {};
@@ -812,18 +809,21 @@ at::Tensor* ccll_calibration_inference(const at::Tensor* x, const at::Tensor* ke
     }
     const float* k = kernel->data_ptr<float>();
     l.kernel = k;
-    std::vector<float> mean_taps;
-    const bool lanes_mean = (alpha == 1 || alpha == 2 || alpha == 4) && c >= 8;
-    if (ccm_weight != nullptr && (lanes_mean || alpha % 8 == 0)) {
-      mean_taps = lanes_mean ? lane_taps(k, c, alpha) : broadcast_taps(k, c, alpha);
-      l.mean_taps = mean_taps.data();
-    }
     const std::vector<float> taps =
         l.form == Form::kPairs       ? pair_taps(k, c)
         : l.form == Form::kBroadcast ? broadcast_taps(k, c, alpha)
         : l.form == Form::kLanes     ? lane_taps(k, c, alpha)
                                      : offset_taps(k, c, alpha);
     l.taps = taps.data();
+    // The gate's mean reads the lanes and broadcast forms' own taps; the pairs form's are
+    // interleaved, so it gets the broadcast layout of its own.
+    std::vector<float> pairs_mean_taps;
+    if (l.form == Form::kPairs && ccm_weight != nullptr) {
+      pairs_mean_taps = broadcast_taps(k, c, alpha);
+      l.mean_taps = pairs_mean_taps.data();
+    } else if (l.form == Form::kLanes || l.form == Form::kBroadcast) {
+      l.mean_taps = l.taps;
+    }
     at::Tensor y = at::empty({n, c, h, w}, x->options(), at::MemoryFormat::ChannelsLast);
     if (y.numel() == 0) return new at::Tensor(std::move(y));  // no pixel: nothing to compute
     l.y = y.data_ptr<float>();
