@@ -116,21 +116,28 @@ pub fn run(device: Device, opts: &Options) -> Vec<Figure> {
                         time = time.note(WHERE_THE_TIME_GOES);
                     }
                     figures.push(time);
-                    if let Some(k) = &m.kernel {
-                        figures.push(
-                            Figure::compared(
-                                SECTION,
-                                format!(
-                                    "{name}: base + calibration, fused kernel vs libtorch ops ({dev})"
-                                ),
-                                "ms/batch",
-                                k.fused_ms,
-                                k.composed_ms,
-                                k.ratio,
-                                Target::None,
-                            )
-                            .note(k.spread.clone()),
-                        );
+                    let gains = [
+                        (
+                            &m.base_kernel,
+                            format!("{}: base alone", backbone_label(&spec)),
+                        ),
+                        (&m.kernel, format!("{name}: base + calibration")),
+                    ];
+                    for (gain, what) in gains {
+                        if let Some(k) = gain {
+                            figures.push(
+                                Figure::compared(
+                                    SECTION,
+                                    format!("{what}, fused kernels vs libtorch ops ({dev})"),
+                                    "ms/batch",
+                                    k.fused_ms,
+                                    k.composed_ms,
+                                    k.ratio,
+                                    Target::None,
+                                )
+                                .note(k.spread.clone()),
+                            );
+                        }
                     }
                     figures.push(
                         Figure::compared(
@@ -175,12 +182,15 @@ pub struct Overhead {
     pub spread: String,
     pub base_flops: f64,
     pub calibrated_flops: f64,
-    /// The calibrated pass with the fused kernel against the composed libtorch operations
-    /// (where the kernel applies: CPU).
+    /// The calibrated pass with the fused kernels against the composed libtorch operations
+    /// (where the kernels apply: CPU).
     pub kernel: Option<KernelGain>,
+    /// The same for the base alone (its BN, ReLU and residual adds fused): on the CPU, at the
+    /// first alpha of [`ALPHAS`].
+    pub base_kernel: Option<KernelGain>,
 }
 
-/// The fused calibration kernel against the operations it replaces, same model and batch.
+/// The fused kernels against the operations they replace, same model and batch.
 #[derive(Debug, Clone)]
 pub struct KernelGain {
     pub fused_ms: f64,
@@ -214,24 +224,29 @@ pub fn measure(spec: &ModelSpec, device: Device, opts: &Options) -> anyhow::Resu
         || Ok(pass(1, n) / n as f64),
         || Ok(pass(0, n) / n as f64),
     )?;
-    let kernel = if device == Device::Cpu {
+    // The fused kernels against libtorch's operations, same model, side by side: for the
+    // calibrated model, and (once per backbone: it does not depend on alpha) for the base.
+    let fused_gain = |task: usize| -> anyhow::Result<KernelGain> {
         let composed = || {
             set_fused_inference(false);
-            let t = pass(1, n) / n as f64;
+            let t = pass(task, n) / n as f64;
             set_fused_inference(true);
             Ok(t)
         };
         let paired =
-            alternate::<anyhow::Error>(opts.rounds(), || Ok(pass(1, n) / n as f64), composed)?;
-        Some(KernelGain {
+            alternate::<anyhow::Error>(opts.rounds(), || Ok(pass(task, n) / n as f64), composed)?;
+        Ok(KernelGain {
             fused_ms: paired.median_a() * 1e3,
             composed_ms: paired.median_b() * 1e3,
             ratio: paired.ratio(),
             spread: format!("median of {}; {n} passes per block", paired.spread()),
         })
-    } else {
-        None
     };
+    let cpu = device == Device::Cpu;
+    let kernel = cpu.then(|| fused_gain(1)).transpose()?;
+    let base_kernel = (cpu && spec.alpha == ALPHAS[0])
+        .then(|| fused_gain(0))
+        .transpose()?;
     let flops = model.strategy.flops();
     Ok(Overhead {
         base_ms: paired.median_b() * 1e3,
@@ -241,5 +256,6 @@ pub fn measure(spec: &ModelSpec, device: Device, opts: &Options) -> anyhow::Resu
         base_flops: flops.base as f64,
         calibrated_flops: (flops.base + flops.calibration) as f64,
         kernel,
+        base_kernel,
     })
 }

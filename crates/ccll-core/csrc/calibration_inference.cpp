@@ -76,6 +76,88 @@ CCLL_INLINE typename Vec<L>::F load(const float* p) {
 CCLL_INLINE void store(float* p, const v8& v) { *reinterpret_cast<v8*>(p) = v; }
 CCLL_INLINE void store(float* p, const v16& v) { *reinterpret_cast<v16*>(p) = v; }
 
+// What `pointwise` does to x before the add and ReLU: nothing, times a scale per channel
+// (CCM's gate), or times a scale plus a shift (a frozen BN).
+enum class Pre { kNone, kScale, kAffine };
+
+// a b + c in one rounding, spelled out: left to itself, the compiler contracted a multiply
+// and an add into one in some loops and widths and not in others (vectorised tails), and
+// the widths then differed in the last bit. (Without FMA instructions, CPUs without AVX2,
+// a call per lane.)
+CCLL_INLINE float mul_add(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+template <class V>
+CCLL_INLINE V mul_add(V a, V b, V c) {
+  V sum;
+  for (int i = 0; i < static_cast<int>(sizeof(V) / sizeof(float)); ++i) {
+    sum[i] = __builtin_fmaf(a[i], b[i], c[i]);
+  }
+  return sum;
+}
+
+// pre(v) + r (where `add`), then max(., 0) (where `relu`; NaN stays NaN, as in libtorch's
+// ReLU), for a vector or a float; a product and the add are one `mul_add`.
+template <Pre pre, bool add, bool relu, class V>
+CCLL_INLINE V pointwise_value(V v, V scale, V shift, V r) {
+  if constexpr (pre == Pre::kScale && add) {
+    v = mul_add(v, scale, r);
+  } else {
+    if constexpr (pre == Pre::kScale) v = v * scale;
+    if constexpr (pre == Pre::kAffine) v = mul_add(v, scale, shift);
+    if constexpr (add) v += r;
+  }
+  if constexpr (relu) v = v < 0.0f ? V{} : v;
+  return v;
+}
+
+// `pointwise_value` for the L channels from ch of one pixel.
+template <int L, Pre pre, bool add, bool relu>
+CCLL_INLINE void pointwise_vector(const float* x, const float* scale, const float* shift,
+                                  const float* r, int64_t ch, float* y) {
+  typedef typename Vec<L>::F V;
+  const V none{};
+  store(y + ch, pointwise_value<pre, add, relu>(
+                    load<L>(x + ch), pre != Pre::kNone ? load<L>(scale + ch) : none,
+                    pre == Pre::kAffine ? load<L>(shift + ch) : none,
+                    add ? load<L>(r + ch) : none));
+}
+
+// `pointwise_vector` for every channel of `pixels` pixels of C channels, the channels past
+// the last whole vector one at a time: the frozen BN before calibration, CCM's gate, and the
+// residual add and ReLU after it, in the kernel's passes rather than passes of their own.
+template <int L, Pre pre, bool add, bool relu>
+CCLL_INLINE void pointwise(const float* x, const float* scale, const float* shift,
+                           const float* r, int64_t pixels, int64_t c, float* y) {
+  for (int64_t p = 0; p < pixels; ++p) {
+    const int64_t at = p * c;
+    const float* rp = add ? r + at : nullptr;
+    int64_t ch = 0;
+    for (; ch + L <= c; ch += L) {
+      pointwise_vector<L, pre, add, relu>(x + at, scale, shift, rp, ch, y + at);
+    }
+    for (; ch < c; ++ch) {
+      y[at + ch] = pointwise_value<pre, add, relu>(
+          x[at + ch], pre != Pre::kNone ? scale[ch] : 0.0f, pre == Pre::kAffine ? shift[ch] : 0.0f,
+          add ? r[at + ch] : 0.0f);
+    }
+  }
+}
+
+// `pointwise` with what follows a layer: + r where r is not null, then ReLU where `relu`.
+template <int L, Pre pre>
+CCLL_INLINE void pointwise_then(const float* x, const float* scale, const float* shift,
+                                const float* r, bool relu, int64_t pixels, int64_t c,
+                                float* y) {
+  if (r != nullptr && relu) {
+    pointwise<L, pre, true, true>(x, scale, shift, r, pixels, c, y);
+  } else if (r != nullptr) {
+    pointwise<L, pre, true, false>(x, scale, shift, r, pixels, c, y);
+  } else if (relu) {
+    pointwise<L, pre, false, true>(x, scale, shift, r, pixels, c, y);
+  } else {
+    pointwise<L, pre, false, false>(x, scale, shift, r, pixels, c, y);
+  }
+}
+
 // How SCM is vectorised over channels (see the top of the file).
 enum class Form { kLanes, kOffsets, kBroadcast, kPairs };
 
@@ -102,6 +184,13 @@ struct Layer {
   int64_t beta;
   const float* ccm_scale;
   const float* ccm_shift;
+  // The frozen BN before calibration, folded into a scale and shift per channel (null: none),
+  // and what follows it: a residual [N, H, W, C] added (null: none), then a ReLU.
+  const float* bn_scale;
+  const float* bn_shift;
+  const float* residual;
+  bool relu;
+  bool avx2;  // the CPU has AVX2 and FMA
 };
 
 // [9 taps][2 alpha - 1 offsets][C]: the weight of input c + d for output c at a tap.
@@ -184,9 +273,13 @@ struct Rows {
   float* data;
   int64_t guard, c, w, group, slot;
   bool interleave;
+  // The frozen BN before calibration, applied as rows are copied (null: none).
+  const float* scale;
+  const float* shift;
 
   Rows(const Layer& l, int64_t guard, int64_t group, bool interleave)
       : guard(whole_lines(guard)), c(l.c), w(l.w), group(group), interleave(interleave),
+        scale(l.bn_scale), shift(l.bn_shift),
         slot(whole_lines(2 * this->guard + (l.w + 2) * l.c)) {
     storage.assign(4 * slot + 16, 0.0f);
     const auto address = reinterpret_cast<uintptr_t>(storage.data());
@@ -196,27 +289,46 @@ struct Rows {
   float* start(int64_t k) { return data + k * slot + guard; }
   const float* start(int64_t k) const { return data + k * slot + guard; }
 
-  // Copies input row r of `image` into its slot (the border pixels stay zero).
+  // The `n` floats of one pixel from channel ch (n a multiple of 8) into dst, through the BN
+  // where there is one: vectors of 8 at either width (the same bits).
+  CCLL_INLINE void copy_channels(float* dst, const float* src, int64_t ch, int64_t n) const {
+    if (scale == nullptr) {
+      std::memcpy(dst, src, sizeof(float) * n);
+      return;
+    }
+    for (int64_t k = 0; k < n; k += 8) {
+      store(dst + k, mul_add(::load(src + k), ::load(scale + ch + k), ::load(shift + ch + k)));
+    }
+  }
+
+  // Copies input row r of `image` into its slot (the border pixels stay zero), through the
+  // BN where there is one (`pointwise` at L lanes for pixel-major rows).
+  template <int L>
   CCLL_INLINE void load(const float* image, int64_t r) {
     const float* src = image + r * w * c;
     float* dst = start(r % 3);
     if (group == 0) {
-      std::memcpy(dst + c, src, sizeof(float) * w * c);
+      if (scale == nullptr) {
+        std::memcpy(dst + c, src, sizeof(float) * w * c);
+      } else {
+        pointwise<L, Pre::kAffine, false, false>(src, scale, shift, nullptr, w, c, dst + c);
+      }
       return;
     }
     if (interleave) {
       for (int64_t col = 0; col < w; ++col) {
         for (int64_t g = 0; g < c / 16; ++g) {
-          store(dst + (g * (w + 2) + col + 1) * 16,
-                __builtin_shuffle(::load<16>(src + col * c + g * 16), kInterleave));
+          v16 v = ::load<16>(src + col * c + g * 16);
+          if (scale != nullptr) v = mul_add(v, ::load<16>(scale + g * 16), ::load<16>(shift + g * 16));
+          store(dst + (g * (w + 2) + col + 1) * 16, __builtin_shuffle(v, kInterleave));
         }
       }
       return;
     }
     for (int64_t col = 0; col < w; ++col) {
       for (int64_t g = 0; g < c / group; ++g) {
-        std::memcpy(dst + (g * (w + 2) + col + 1) * group, src + col * c + g * group,
-                    sizeof(float) * group);
+        copy_channels(dst + (g * (w + 2) + col + 1) * group, src + col * c + g * group,
+                      g * group, group);
       }
     }
   }
@@ -578,25 +690,48 @@ CCLL_INLINE void scm_row_of(const Layer& l, const Rows& rows, int64_t r, const f
   }
 }
 
-// SCM times the gate for every row of `image` into `y`, in vectors of up to `widest` floats.
-// Each output channel gets the same operations in the same order at either width, so the
-// widths agree bit for bit.
-template <int widest>
-CCLL_INLINE void scm_image(const Layer& l, Rows& rows, const float* image, const float* gate,
-                           float* y) {
-  if (l.h > 0) rows.load(image, 0);
-  for (int64_t r = 0; r < l.h; ++r) {
-    if (r + 1 < l.h) rows.load(image, r + 1);
-    scm_row_of<widest>(l, rows, r, gate, y + r * l.w * l.c);
-  }
-}
-
 // dst[c] += src[c] for every pixel of a strided run of `n` pixels (`step` floats apart).
 CCLL_INLINE void add_pixels(float* dst, const float* src, int64_t n, int64_t step, int64_t c) {
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t ch = 0; ch < c; ++ch) dst[ch] += src[i * step + ch];
   }
 }
+
+// Input row r's part of the sums CCM's gate needs, `edges` [5][C]: the total, the first and
+// last rows, the first and last columns (row by row, the order of one pass over the image).
+CCLL_INLINE void add_row_edges(const Layer& l, const float* row, int64_t r, float* edges) {
+  const int64_t c = l.c, w = l.w;
+  add_pixels(edges, row, w, c, c);
+  if (r == 0) add_pixels(edges + c, row, w, c, c);
+  if (r == l.h - 1) add_pixels(edges + 2 * c, row, w, c, c);
+  add_pixels(edges + 3 * c, row, 1, c, c);
+  add_pixels(edges + 4 * c, row + (w - 1) * c, 1, c, c);
+}
+
+// SCM times `gate` for every row of `image` into `y`, in vectors of up to `widest` floats,
+// then what follows the layer (`residual`: the image's, or null; a ReLU where `relu`) on each
+// output row while it is in L1, and into `edges` (where not null) the input's sums that CCM's
+// gate needs, from each row as it is loaded. (The add and ReLU applied as each vector is
+// stored instead measured slower at alpha 2 and 4 and on small images.) Each output channel
+// gets the same operations in the same order at either width, so the widths agree bit for bit.
+template <int widest>
+CCLL_INLINE void scm_image(const Layer& l, Rows& rows, const float* image, const float* gate,
+                           const float* residual, bool relu, float* edges, float* y) {
+  const int64_t row = l.w * l.c;
+  for (int64_t r = 0; r < l.h; ++r) {
+    for (int64_t k = r == 0 ? 0 : r + 1; k <= r + 1 && k < l.h; ++k) {
+      rows.load<widest>(image, k);
+      if (edges != nullptr) add_row_edges(l, image + k * row, k, edges);
+    }
+    float* out = y + r * row;
+    scm_row_of<widest>(l, rows, r, gate, out);
+    if (residual != nullptr || relu) {
+      const float* res = residual != nullptr ? residual + r * row : nullptr;
+      pointwise_then<widest, Pre::kNone>(out, nullptr, nullptr, res, relu, l.w, l.c, out);
+    }
+  }
+}
+
 
 // m += taps(j, t) * spread<A, j>(tap t's sums) for j = J..A-1, then t = 0..8.
 template <int A, int J>
@@ -667,26 +802,22 @@ CCLL_INLINE void scm_mean(const Layer& l, const float* tap_sums, float* sum) {
 
 // Scratch space of one thread for CCM's gate.
 struct GateScratch {
-  std::vector<float> edges;     // [5][C]: total, first row, last row, first column, last column
+  std::vector<float> edges;     // [5][C]: see `add_row_edges`
   std::vector<float> tap_sums;  // [9][C]
   std::vector<float> mean;      // [C]
 };
 
-// CCM's gate for `image` (the input of SCM), `2 sigmoid(BN(GConv1x1(mean SCM(image))))`,
-// with the mean of SCM's output from the input's sums: tap (ty, tx) reads every input pixel
-// but the last row (ty = 0) or the first (ty = 2), and the last or first column likewise, so
-// its channel sums are the total less those edges, their shared corner added back.
+// CCM's gate, `2 sigmoid(BN(GConv1x1(mean SCM(x))))`, for `image` (SCM's input x, or the
+// conv output its frozen BN makes x) with `s.edges` its sums: SCM is linear, so the mean of
+// its output is its kernel applied to the input's sums over the pixels each tap reads. Tap
+// (ty, tx) reads every input pixel but the last row (ty = 0) or the first (ty = 2), and the
+// last or first column likewise, so its sums are the total less those edges, their shared
+// corner added back (through the BN: scale times them, plus shift per pixel read).
 CCLL_INLINE void ccm_gate(const Layer& l, const float* image, GateScratch& s, float* gate) {
   const int64_t c = l.c, h = l.h, w = l.w, row = w * c;
-  s.edges.assign(5 * c, 0.0f);
-  float* total = s.edges.data();
-  float* rows = total + c;     // first, last
-  float* cols = total + 3 * c;  // first, last
-  add_pixels(total, image, h * w, c, c);
-  add_pixels(rows, image, w, c, c);
-  add_pixels(rows + c, image + (h - 1) * row, w, c, c);
-  add_pixels(cols, image, h, row, c);
-  add_pixels(cols + c, image + (w - 1) * c, h, row, c);
+  const float* total = s.edges.data();
+  const float* rows = total + c;      // first, last
+  const float* cols = total + 3 * c;  // first, last
   s.tap_sums.resize(9 * c);
   for (int t = 0; t < 9; ++t) {
     // The edge a tap does not read: 1 (the last) for ty = 0, 0 (the first) for ty = 2.
@@ -702,6 +833,13 @@ CCLL_INLINE void ccm_gate(const Layer& l, const float* image, GateScratch& s, fl
       }
       s.tap_sums[t * c + ch] = sum;
     }
+    if (l.bn_scale != nullptr) {
+      const float read = static_cast<float>((h - (xr >= 0)) * (w - (xc >= 0)));
+      for (int64_t ch = 0; ch < c; ++ch) {
+        float& sum = s.tap_sums[t * c + ch];
+        sum = l.bn_scale[ch] * sum + l.bn_shift[ch] * read;
+      }
+    }
   }
   const float inv = 1.0f / static_cast<float>(h * w);
   s.mean.resize(c);
@@ -716,7 +854,24 @@ CCLL_INLINE void ccm_gate(const Layer& l, const float* image, GateScratch& s, fl
   }
 }
 
-// Images [begin, end) of the layer.
+// `ccm_gate` compiled once for both widths, so that they get the same bits: compiled into
+// each width's function, its loops were vectorised differently, and the gate differed
+// between the widths in the last bit in some runs and not in others (seen 2026-12-08).
+__attribute__((target("avx2,fma"), noinline)) void ccm_gate_avx2(const Layer& l,
+                                                                  const float* image,
+                                                                  GateScratch& s, float* gate) {
+  ccm_gate(l, image, s, gate);
+}
+
+__attribute__((noinline)) void ccm_gate_baseline(const Layer& l, const float* image,
+                                                 GateScratch& s, float* gate) {
+  ccm_gate(l, image, s, gate);
+}
+
+// Images [begin, end) of the layer. With CCM, SCM's output is written first (the input's
+// sums gathered as its rows are loaded), then the gate and what follows the layer applied in
+// one pass over the image's output, still in L2: the input is read once (a separate pass
+// for the gate's sums before SCM cost a read of the activation from memory).
 template <int widest>
 CCLL_INLINE void images(const Layer& l, int64_t begin, int64_t end) {
   Rows rows(l, l.form == Form::kOffsets ? l.alpha - 1 : 0,
@@ -724,13 +879,23 @@ CCLL_INLINE void images(const Layer& l, int64_t begin, int64_t end) {
             : l.form == Form::kPairs   ? 16
                                        : 0,
             l.form == Form::kPairs);
-  std::vector<float> gate(l.c, 1.0f);  // without CCM: 1, an exact multiply
+  const std::vector<float> ones(l.c, 1.0f);  // SCM's output times 1: exact
+  std::vector<float> gate(l.c);
   GateScratch scratch;
-  const int64_t pixels = l.h * l.w;
+  const int64_t pixels = l.h * l.w, size = pixels * l.c;
   for (int64_t i = begin; i < end; ++i) {
-    const float* image = l.x + i * pixels * l.c;
-    if (l.ccm_weight != nullptr) ccm_gate(l, image, scratch, gate.data());
-    scm_image<widest>(l, rows, image, gate.data(), l.y + i * pixels * l.c);
+    const float* image = l.x + i * size;
+    const float* residual = l.residual != nullptr ? l.residual + i * size : nullptr;
+    float* y = l.y + i * size;
+    if (l.ccm_weight == nullptr) {
+      scm_image<widest>(l, rows, image, ones.data(), residual, l.relu, nullptr, y);
+      continue;
+    }
+    scratch.edges.assign(5 * l.c, 0.0f);
+    scm_image<widest>(l, rows, image, ones.data(), nullptr, false, scratch.edges.data(), y);
+    (l.avx2 ? ccm_gate_avx2 : ccm_gate_baseline)(l, image, scratch, gate.data());
+    pointwise_then<widest, Pre::kScale>(y, gate.data(), nullptr, residual, l.relu, pixels, l.c,
+                                        y);
   }
 }
 
@@ -745,6 +910,39 @@ __attribute__((target("avx2,fma"))) void images_avx2(const Layer& l, int64_t beg
 }
 
 void images_baseline(const Layer& l, int64_t begin, int64_t end) { images<8>(l, begin, end); }
+
+// The base's frozen BN and what follows it where no calibration sits between them: one pass.
+struct AfterBn {
+  const float* x;  // [N, H, W, C]
+  const float* scale;
+  const float* shift;
+  const float* residual;  // [N, H, W, C] or null
+  bool relu;
+  int64_t c;
+  float* y;  // [N, H, W, C]
+};
+
+// Pixels [begin, end) of `AfterBn`.
+template <int L>
+CCLL_INLINE void pixels_after_bn(const AfterBn& a, int64_t begin, int64_t end) {
+  const int64_t at = begin * a.c;
+  const float* r = a.residual != nullptr ? a.residual + at : nullptr;
+  pointwise_then<L, Pre::kAffine>(a.x + at, a.scale, a.shift, r, a.relu, end - begin, a.c, a.y + at);
+}
+
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma"))) void
+pixels_after_bn_avx512(const AfterBn& a, int64_t begin, int64_t end) {
+  pixels_after_bn<16>(a, begin, end);
+}
+
+__attribute__((target("avx2,fma"))) void pixels_after_bn_avx2(const AfterBn& a, int64_t begin,
+                                                               int64_t end) {
+  pixels_after_bn<8>(a, begin, end);
+}
+
+void pixels_after_bn_baseline(const AfterBn& a, int64_t begin, int64_t end) {
+  pixels_after_bn<8>(a, begin, end);
+}
 
 // The widest vectors (in floats) the kernel may use; lowered to compare the widths.
 std::atomic<int> max_lanes{16};
@@ -765,6 +963,52 @@ void check_vector(const at::Tensor* t, int64_t c, const char* what) {
               what, " must be a contiguous float CPU tensor of ", c, " values");
 }
 
+void check_activation(const at::Tensor* t, const char* what) {
+  TORCH_CHECK(t->dim() == 4 && t->device().is_cpu() && t->scalar_type() == at::kFloat &&
+                  t->is_contiguous(at::MemoryFormat::ChannelsLast),
+              what, " must be a float CPU [N, C, H, W] tensor stored channels-last");
+}
+
+// A residual to add to `like`'s output (null: none): the same shape, NHWC.
+const float* residual_of(const at::Tensor* residual, const at::Tensor& like) {
+  if (residual == nullptr) return nullptr;
+  check_activation(residual, "the residual");
+  TORCH_CHECK(residual->sizes() == like.sizes(), "the residual's shape ", residual->sizes(),
+              " is not the layer's ", like.sizes());
+  return residual->data_ptr<float>();
+}
+
+}  // namespace
+
+// A frozen (eval-mode) BN's tensors, as the Rust side passes them.
+struct CcllFrozenBn {
+  const at::Tensor* weight;
+  const at::Tensor* bias;
+  const at::Tensor* running_mean;
+  const at::Tensor* running_var;
+  double eps;
+};
+
+namespace {
+
+// The BN folded into a scale and a shift per channel, as libtorch's eval-mode BN folds it:
+// scale = weight / sqrt(var + eps), shift = bias - mean scale.
+std::pair<std::vector<float>, std::vector<float>> fold_bn(const CcllFrozenBn& bn, int64_t c) {
+  check_vector(bn.weight, c, "the BN's weight");
+  check_vector(bn.bias, c, "the BN's bias");
+  check_vector(bn.running_mean, c, "the BN's running mean");
+  check_vector(bn.running_var, c, "the BN's running variance");
+  const float *weight = bn.weight->data_ptr<float>(), *bias = bn.bias->data_ptr<float>(),
+              *mean = bn.running_mean->data_ptr<float>(), *var = bn.running_var->data_ptr<float>();
+  std::vector<float> scale(c), shift(c);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const float invstd = 1.0f / std::sqrt(var[ch] + static_cast<float>(bn.eps));
+    scale[ch] = invstd * weight[ch];
+    shift[ch] = bias[ch] - mean[ch] * scale[ch];
+  }
+  return {std::move(scale), std::move(shift)};
+}
+
 }  // namespace
 
 extern "C" {
@@ -781,23 +1025,33 @@ int ccll_grad_mode_enabled() { return at::GradMode::is_enabled() ? 1 : 0; }
 
 // SCM (kernel [C, alpha, 3, 3], the residual folded in) and, where ccm_weight is not null,
 // CCM (weight [C, beta], BN's eval-mode scale and shift [C]) on x [N, C, H, W] stored NHWC
-// (float, CPU). A new NHWC tensor (freed as tch frees tensors), or null with the reason in
-// `error`.
+// (float, CPU); where `bn` is not null, x is the output of a conv whose frozen BN is applied
+// first, and after calibration `residual` (where not null, NHWC like x) is added and a ReLU
+// applied where `relu` is not 0. A new NHWC tensor (freed as tch frees tensors), or null with
+// the reason in `error`.
 at::Tensor* ccll_calibration_inference(const at::Tensor* x, const at::Tensor* kernel,
                                        int64_t alpha, const at::Tensor* ccm_weight, int64_t beta,
                                        const at::Tensor* ccm_scale, const at::Tensor* ccm_shift,
-                                       char* error, size_t error_len) {
+                                       const CcllFrozenBn* bn, const at::Tensor* residual,
+                                       int relu, char* error, size_t error_len) {
   try {
-    TORCH_CHECK(x->dim() == 4 && x->device().is_cpu() && x->scalar_type() == at::kFloat &&
-                    x->is_contiguous(at::MemoryFormat::ChannelsLast),
-                "the input must be a float CPU [N, C, H, W] tensor stored channels-last");
+    check_activation(x, "the input");
     const int64_t n = x->size(0), c = x->size(1), h = x->size(2), w = x->size(3);
     TORCH_CHECK(alpha >= 1 && c % alpha == 0, "alpha ", alpha, " does not divide ", c);
     check_vector(kernel, c * alpha * 9, "SCM's kernel");
     TORCH_CHECK(kernel->dim() == 4, "SCM's kernel must be [C, alpha, 3, 3]");
     const int lanes = lanes_in_use();
-    Layer l{c,       h,       w,       alpha, x->data_ptr<float>(), nullptr, nullptr, nullptr,
-            nullptr, form_for(alpha, c, lanes), nullptr, beta, nullptr, nullptr};
+    Layer l{};
+    l.c = c;
+    l.h = h;
+    l.w = w;
+    l.alpha = alpha;
+    l.x = x->data_ptr<float>();
+    l.form = form_for(alpha, c, lanes);
+    l.beta = beta;
+    l.relu = relu != 0;
+    l.avx2 = lanes >= 8;
+    l.residual = residual_of(residual, *x);
     if (ccm_weight != nullptr) {
       TORCH_CHECK(beta >= 1 && c % beta == 0, "beta ", beta, " does not divide ", c);
       check_vector(ccm_weight, c * beta, "CCM's weight");
@@ -806,6 +1060,12 @@ at::Tensor* ccll_calibration_inference(const at::Tensor* x, const at::Tensor* ke
       l.ccm_weight = ccm_weight->data_ptr<float>();
       l.ccm_scale = ccm_scale->data_ptr<float>();
       l.ccm_shift = ccm_shift->data_ptr<float>();
+    }
+    std::pair<std::vector<float>, std::vector<float>> folded;
+    if (bn != nullptr) {
+      folded = fold_bn(*bn, c);
+      l.bn_scale = folded.first.data();
+      l.bn_shift = folded.second.data();
     }
     const float* k = kernel->data_ptr<float>();
     l.kernel = k;
@@ -834,6 +1094,39 @@ at::Tensor* ccll_calibration_inference(const at::Tensor* x, const at::Tensor* ke
         images_avx2(l, begin, end);
       } else {
         images_baseline(l, begin, end);
+      }
+    });
+    return new at::Tensor(std::move(y));
+  } catch (const std::exception& e) {
+    ccll::copy_message(e.what(), error, error_len);
+    return nullptr;
+  }
+}
+
+// A conv's frozen BN on its output x [N, C, H, W] stored NHWC (float, CPU), then `residual`
+// added (where not null) and a ReLU (where `relu` is not 0), in one pass: the base's layers
+// where no calibration sits after the BN. A new NHWC tensor, or null with the reason in
+// `error`.
+at::Tensor* ccll_batch_norm_inference(const at::Tensor* x, const CcllFrozenBn* bn,
+                                      const at::Tensor* residual, int relu, char* error,
+                                      size_t error_len) {
+  try {
+    check_activation(x, "the input");
+    const int64_t c = x->size(1);
+    const auto folded = fold_bn(*bn, c);
+    at::Tensor y = at::empty(x->sizes(), x->options(), at::MemoryFormat::ChannelsLast);
+    const AfterBn a{x->data_ptr<float>(), folded.first.data(),   folded.second.data(),
+                    residual_of(residual, *x), relu != 0, c, y.data_ptr<float>()};
+    const int lanes = lanes_in_use();
+    // Chunks of pixels: per element, so any split gives the same values.
+    const int64_t pixels = c > 0 ? x->numel() / c : 0;
+    at::parallel_for(0, pixels, 2048, [&](int64_t begin, int64_t end) {
+      if (lanes == 16) {
+        pixels_after_bn_avx512(a, begin, end);
+      } else if (lanes == 8) {
+        pixels_after_bn_avx2(a, begin, end);
+      } else {
+        pixels_after_bn_baseline(a, begin, end);
       }
     });
     return new at::Tensor(std::move(y));

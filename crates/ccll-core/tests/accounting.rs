@@ -1,7 +1,8 @@
-//! Backbones and parameter accounting against independent counts.
+//! Backbones: parameter accounting against independent counts, and inference through the
+//! fused kernels against the same network as libtorch's operations.
 
 use ccll_core::config::{MethodConfig, ModelConfig, RunConfig, TrainConfig};
-use ccll_core::nn::{Arch, Backbone, Fwd};
+use ccll_core::nn::{Arch, Backbone, Calibration, CalibrationSpec, Fwd};
 use ccll_core::run::param_report_for;
 use ccll_core::strategy::build_strategy;
 use ccll_data::BenchmarkConfig;
@@ -169,4 +170,88 @@ fn calibration_flops_are_small_against_the_base_at_alpha_1() {
         r.flops.base
     );
     assert!(r.flops.calibration > 0 && r.flops.calibration * 50 < r.flops.base);
+}
+
+/// `t` laid out channels-last (NHWC), as activations are on the CPU.
+fn channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+fn ramp(shape: &[i64], phase: f64) -> Tensor {
+    let n: i64 = shape.iter().product();
+    (Tensor::arange(n, (Kind::Float, Device::Cpu)) * 0.37 + phase)
+        .sin()
+        .view(shape)
+}
+
+/// Every variable and BN statistic of `vs` set to varied, well-scaled values (no RNG:
+/// other tests share libtorch's generator).
+fn set_values(vs: &nn::VarStore) {
+    tch::no_grad(|| {
+        let mut variables: Vec<_> = vs.variables().into_iter().collect();
+        variables.sort_by(|a, b| a.0.cmp(&b.0));
+        for (i, (name, mut t)) in variables.into_iter().enumerate() {
+            let size = t.size();
+            let wave = ramp(&size, i as f64);
+            // Gains near 1 per layer (calibration's small): activations of about the
+            // input's size, so that float32's rounding stays at float32's size (with
+            // gains of a few per layer the composed network itself drifted from float64).
+            let calibration = name.contains(".scm.") || name.contains(".ccm.");
+            let values = if name.ends_with("running_var") {
+                wave.abs() * 0.5 + 0.5
+            } else if name.ends_with("running_mean") || name.ends_with("bias") {
+                wave * 0.1
+            } else if size.len() == 4 {
+                let fan_in: i64 = size[1..].iter().product();
+                let gain = if calibration { 0.3 } else { 1.0 };
+                wave * (gain / (fan_in as f64).sqrt())
+            } else if calibration {
+                wave * 0.3
+            } else {
+                wave * 0.2 + 1.0
+            };
+            t.copy_(&values);
+        }
+    });
+}
+
+/// The network at inference through the fused kernels (BN, calibration, ReLU and the
+/// blocks' residual adds) against the same network as libtorch operations, which the
+/// forward takes when autograd records (an input that requires a gradient), with and
+/// without calibration: a shortcut with its own conv, a single-channel first conv.
+#[test]
+fn the_network_at_inference_through_the_fused_kernels_is_the_composed_network() {
+    let cases = [
+        (Arch::ResNet18Cifar, 3, 16, 32, 4),
+        (Arch::ConvNet, 1, 8, 28, 2),
+    ];
+    for (arch, in_channels, width, size, alpha) in cases {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let backbone = Backbone::new(&vs.root(), arch, in_channels, width);
+        let spec = CalibrationSpec {
+            alpha,
+            beta: alpha,
+            scm: true,
+            ccm: true,
+        };
+        let cal = Calibration::new(&(vs.root() / "cal"), backbone.calibration_points(), spec)
+            .expect("alpha divides every width");
+        set_values(&vs);
+        let x = channels_last(&ramp(&[2, in_channels, size, size], 0.5));
+        for calibration in [None, Some(&cal)] {
+            let fwd = Fwd::eval(calibration);
+            let fused = tch::no_grad(|| backbone.features(&x, &fwd));
+            let composed = backbone
+                .features(&x.copy().set_requires_grad(true), &fwd)
+                .detach();
+            assert!(composed.abs().max().double_value(&[]) > 0.1, "not all zero");
+            let diff = (&fused - &composed).abs().max().double_value(&[]);
+            let scale = composed.abs().max().double_value(&[]);
+            assert!(
+                diff <= 1e-5 * scale,
+                "{arch:?}, calibrated {}: differs by {diff} (largest {scale})",
+                calibration.is_some()
+            );
+        }
+    }
 }

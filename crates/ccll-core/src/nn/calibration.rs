@@ -1,9 +1,9 @@
 //! The calibration modules of CCLL: SCM (spatial) and CCM (channel-wise), one pair after every
 //! conv + BN of the base, one set per task.
 
-use super::{sub_path, CalibrationPoint};
+use super::fused_inference::{self, FrozenBn};
+use super::{sub_path, After, CalibrationPoint};
 use crate::error::KeyError;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tch::{nn, nn::ModuleT, Tensor};
 
 /// Spatial calibration: `X + GConv3x3(X)` with `alpha` channels per group.
@@ -192,7 +192,7 @@ impl Ccm {
 
     /// The module in eval mode as the fused kernel takes it: BN on its running statistics
     /// folded into a scale and shift per channel.
-    fn eval_form(&self) -> super::fused_inference::EvalCcm {
+    fn eval_form(&self) -> fused_inference::EvalCcm {
         let channels = self.weight.size()[0];
         let beta = self.weight.size()[1];
         let affine = "CCM's BN is affine (built with the default config)";
@@ -200,7 +200,7 @@ impl Ccm {
         let bias = self.bn.bs.as_ref().expect(affine).detach();
         let scale = gamma / (&self.bn.running_var + Self::BN_EPS).sqrt();
         let shift = bias - &self.bn.running_mean * &scale;
-        super::fused_inference::EvalCcm {
+        fused_inference::EvalCcm {
             weight: self.weight.detach().contiguous().view([channels, beta]),
             beta,
             scale: scale.contiguous(),
@@ -232,16 +232,6 @@ impl Ccm {
     }
 }
 
-/// Whether inference may take the fused kernel (see [`set_fused_inference`]).
-static FUSED_INFERENCE: AtomicBool = AtomicBool::new(true);
-
-/// Lets inference take the fused kernel (`true`, the default) or makes it compute the composed
-/// libtorch operations that training uses (`false`), for the whole process: for benchmarks
-/// that measure the two side by side, and for checking one against the other.
-pub fn set_fused_inference(enabled: bool) {
-    FUSED_INFERENCE.store(enabled, Ordering::Relaxed);
-}
-
 /// The modules after one conv: SCM then CCM, either of which a variant may leave out.
 #[derive(Debug)]
 pub struct CalibrationLayer {
@@ -262,40 +252,54 @@ impl CalibrationLayer {
     /// float CPU input stored NHWC (what the base's convs give on CPU). Same function as
     /// [`Self::forward_composed`], sums in another order (low-order bits).
     fn fused_inference(&self, x: &Tensor, train: bool) -> Option<Tensor> {
+        self.fused(x, None, After::Nothing, train)
+    }
+
+    /// `after(self(bn(y)))` through the fused kernel for a conv's output `y`, where it applies
+    /// (as [`Self::fused_inference`]; the caller checks `bn` and `after`'s tensors).
+    pub(super) fn fused_after_bn(
+        &self,
+        y: &Tensor,
+        bn: &FrozenBn,
+        after: After,
+        train: bool,
+    ) -> Option<Tensor> {
+        self.fused(y, Some(bn), after, train)
+    }
+
+    fn fused(
+        &self,
+        x: &Tensor,
+        bn: Option<&FrozenBn>,
+        after: After,
+        train: bool,
+    ) -> Option<Tensor> {
         let scm = self.scm.as_ref()?;
-        let applies = FUSED_INFERENCE.load(Ordering::Relaxed)
-            && !train
-            && x.device() == tch::Device::Cpu
-            && x.kind() == tch::Kind::Float
-            && super::conv_bn::is_channels_last(x)
-            && !self.records(x);
-        if !applies {
+        if train || !fused_inference::takes(x) || fused_inference::records(&self.inputs(x)) {
             return None;
         }
         let ccm = self.ccm.as_ref().map(Ccm::eval_form);
-        Some(super::fused_inference::calibrate(
+        Some(fused_inference::calibrate(
             x,
             &scm.kernel().contiguous(),
             scm.weight.size()[1],
             ccm.as_ref(),
+            bn,
+            after,
         ))
     }
 
-    /// Whether autograd would record this layer's forward on `x` (the fused kernel has no
-    /// backward).
-    fn records(&self, x: &Tensor) -> bool {
-        if !super::fused_inference::grad_mode_enabled() {
-            return false;
-        }
-        let mut params = vec![x];
+    /// `x` and this layer's trained tensors: what autograd would record the forward for.
+    fn inputs<'t>(&'t self, x: &'t Tensor) -> Vec<&'t Tensor> {
+        let mut inputs = vec![x];
         if let Some(scm) = &self.scm {
-            params.push(&scm.weight);
+            inputs.push(&scm.weight);
         }
         if let Some(ccm) = &self.ccm {
-            params.push(&ccm.weight);
-            params.extend(ccm.bn.ws.iter().chain(&ccm.bn.bs));
+            inputs.push(&ccm.weight);
+            inputs.extend(ccm.bn.ws.iter().chain(&ccm.bn.bs));
         }
-        params.iter().any(|t| t.requires_grad())
+        inputs
     }
 
     /// SCM then CCM as libtorch operations (training, and inference the fused kernel does not
@@ -665,6 +669,86 @@ mod tests {
         }
     }
 
+    /// A frozen BN's tensors for `channels`, with non-trivial values.
+    fn frozen_bn_tensors(channels: i64) -> [Tensor; 4] {
+        [
+            ramp(&[channels], 0.4) + 1.0,
+            ramp(&[channels], 0.3),
+            ramp(&[channels], 0.2),
+            ramp(&[channels], 0.5).abs() + 0.2,
+        ]
+    }
+
+    fn frozen_bn(t: &[Tensor; 4]) -> FrozenBn<'_> {
+        FrozenBn {
+            weight: &t[0],
+            bias: &t[1],
+            running_mean: &t[2],
+            running_var: &t[3],
+            eps: 1e-5,
+        }
+    }
+
+    /// `after(layer(BN(x)))` as libtorch operations.
+    fn composed_after_bn(
+        layer: &CalibrationLayer,
+        x: &Tensor,
+        bn: &[Tensor; 4],
+        after: After,
+    ) -> Tensor {
+        let y = x.batch_norm(
+            Some(&bn[0]),
+            Some(&bn[1]),
+            Some(&bn[2]),
+            Some(&bn[3]),
+            false,
+            0.1,
+            1e-5,
+            true,
+        );
+        after.composed(layer.forward_composed(&y, false))
+    }
+
+    #[test]
+    fn the_fused_kernel_applies_the_bn_before_and_the_residual_and_relu_after() {
+        for (alpha, beta, channels) in KERNEL_FORMS {
+            let spec = CalibrationSpec {
+                alpha,
+                beta,
+                scm: true,
+                ccm: true,
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let layer = trained_layer(&vs, channels, spec);
+            let bn_tensors = frozen_bn_tensors(channels);
+            let bn = frozen_bn(&bn_tensors);
+            for (n, h, w) in [(3, 5, 4), (2, 6, 1), (2, 3, 13)] {
+                let x = super::super::conv_bn::to_channels_last(&ramp(&[n, channels, h, w], 1.0));
+                let residual =
+                    super::super::conv_bn::to_channels_last(&ramp(&[n, channels, h, w], 0.7));
+                for after in [After::Nothing, After::Relu, After::AddRelu(&residual)] {
+                    let (fused, composed) = tch::no_grad(|| {
+                        (
+                            layer.fused_after_bn(&x, &bn, after, false),
+                            composed_after_bn(&layer, &x, &bn_tensors, after),
+                        )
+                    });
+                    let fused = fused.expect("the fused kernel takes an NHWC input at inference");
+                    assert!(super::super::conv_bn::is_channels_last(&fused));
+                    let diff = (&fused - &composed).abs().max().double_value(&[]);
+                    let scale = composed.abs().max().double_value(&[]);
+                    assert!(
+                        diff <= 1e-5 * scale.max(1.0),
+                        "{spec:?} then {after:?} on [{n}, {channels}, {h}, {w}]: differs by {diff}"
+                    );
+                    if !matches!(after, After::Nothing) {
+                        assert!(fused.min().double_value(&[]) >= 0.0, "ReLU applied");
+                    }
+                }
+            }
+        }
+    }
+
     /// Every form at 16 lanes (AVX-512) against 8 (AVX2): the same operations per channel in
     /// the same order, so the same bits. Needs a CPU with AVX-512 (the width is capped per
     /// process, and the widths agree, so tests running beside it are not affected).
@@ -674,6 +758,7 @@ mod tests {
             eprintln!("SKIPPED: this CPU has no AVX-512, so the kernel has one width here");
             return;
         }
+        let mut differ = Vec::new();
         for (alpha, beta, channels) in KERNEL_FORMS {
             let spec = CalibrationSpec {
                 alpha,
@@ -684,14 +769,41 @@ mod tests {
             let vs = nn::VarStore::new(Device::Cpu);
             let layer = trained_layer(&vs, channels, spec);
             let x = super::super::conv_bn::to_channels_last(&ramp(&[3, channels, 9, 13], 1.0));
+            let residual =
+                super::super::conv_bn::to_channels_last(&ramp(&[3, channels, 9, 13], 0.7));
+            let bn_tensors = frozen_bn_tensors(channels);
+            let bn = frozen_bn(&bn_tensors);
             let at = |lanes: i32| {
                 assert_eq!(super::super::cap_fused_kernel_lanes(lanes), lanes);
-                tch::no_grad(|| layer.fused_inference(&x, false)).expect("kernel applies")
+                tch::no_grad(|| {
+                    let plain = layer.fused_inference(&x, false).expect("kernel applies");
+                    let around = layer
+                        .fused_after_bn(&x, &bn, After::AddRelu(&residual), false)
+                        .expect("kernel applies");
+                    let base = super::super::fused_inference::batch_norm_then(
+                        &x,
+                        &bn,
+                        After::AddRelu(&residual),
+                    );
+                    [plain, around, base]
+                })
             };
             let (wide, narrow) = (at(16), at(8));
             super::super::cap_fused_kernel_lanes(16);
-            assert!(wide.equal(&narrow), "{spec:?}: 16 lanes differ from 8");
+            for (what, (a, b)) in [
+                "alone",
+                "after BN, then add and ReLU",
+                "BN without calibration",
+            ]
+            .iter()
+            .zip(wide.iter().zip(&narrow))
+            {
+                if !a.equal(b) {
+                    differ.push(format!("{spec:?} {what}"));
+                }
+            }
         }
+        assert!(differ.is_empty(), "16 lanes differ from 8: {differ:#?}");
     }
 
     #[test]

@@ -1,7 +1,28 @@
 //! Conv + BN of the base network, followed by the task's calibration modules when present.
 
+use super::fused_inference::{self, FrozenBn};
 use super::{sub_path, CalibrationPoint, Fwd};
 use tch::{nn, nn::ModuleT, Device, Tensor};
+
+/// What follows a conv's BN and calibration in the network.
+#[derive(Debug, Clone, Copy)]
+pub enum After<'a> {
+    Nothing,
+    Relu,
+    /// A residual added (a block's shortcut), then a ReLU.
+    AddRelu(&'a Tensor),
+}
+
+impl After<'_> {
+    /// Applied as libtorch operations (training, and inference the fused kernels do not take).
+    pub(super) fn composed(self, y: Tensor) -> Tensor {
+        match self {
+            After::Nothing => y,
+            After::Relu => y.relu(),
+            After::AddRelu(residual) => (y + residual).relu(),
+        }
+    }
+}
 
 /// A convolution without bias and its batch norm, as every conv of the backbones is.
 /// Variables: `NAME.weight` for the conv and `BN_NAME.{weight,bias,running_mean,running_var}`.
@@ -94,8 +115,13 @@ impl ConvBn {
         }
     }
 
-    /// conv -> BN (frozen or not, as `fwd` says) -> calibration of this layer, if any.
-    pub fn forward(&self, x: &Tensor, fwd: &Fwd) -> Tensor {
+    /// conv -> BN (frozen or not, as `fwd` says) -> calibration of this layer, if any ->
+    /// `after`. At inference on the CPU (frozen BN, nothing recorded by autograd, NHWC float)
+    /// the BN, the calibration and `after` run fused (`fused_inference.rs`): the BN and
+    /// `after` in the calibration kernel's passes, or in one pass of their own without
+    /// calibration, so that neither the base nor the calibrated network pays libtorch's
+    /// separate passes for them. Same function, other rounding (low-order bits).
+    pub fn forward(&self, x: &Tensor, fwd: &Fwd, after: After) -> Tensor {
         let mut y = match fwd.generated {
             Some(g) => x.conv2d(
                 &g.conv[self.index],
@@ -109,6 +135,20 @@ impl ConvBn {
         };
         if self.relayout_output {
             y = to_channels_last(&y);
+        }
+        if let Some(trace) = fwd.trace {
+            let (_, _, h, w) = y.size4().unwrap_or_default();
+            let macs = self.kernel * self.kernel * self.in_channels * self.out_channels * h * w;
+            trace.borrow_mut().push(ConvTrace {
+                name: self.name.clone(),
+                out_channels: self.out_channels,
+                out_h: h,
+                out_w: w,
+                flops: 2 * macs as u64,
+            });
+        }
+        if let Some(fused) = self.fused_inference(&y, fwd, after) {
+            return fused;
         }
         let y = match fwd.generated {
             Some(g) => {
@@ -126,23 +166,43 @@ impl ConvBn {
             }
             None => self.bn.forward_t(&y, fwd.base_train),
         };
-        if let Some(trace) = fwd.trace {
-            let (_, _, h, w) = y.size4().unwrap_or_default();
-            let macs = self.kernel * self.kernel * self.in_channels * self.out_channels * h * w;
-            trace.borrow_mut().push(ConvTrace {
-                name: self.name.clone(),
-                out_channels: self.out_channels,
-                out_h: h,
-                out_w: w,
-                flops: 2 * macs as u64,
-            });
+        let y = match (fwd.multi, fwd.calibration) {
+            (Some(multi), _) => multi.forward(self.index, &y),
+            (None, Some(cal)) => cal.layer(self.index).forward(&y, fwd.calibration_train),
+            (None, None) => y,
+        };
+        after.composed(y)
+    }
+
+    /// BN, calibration and `after` on the conv's output `y` through the fused kernels, where
+    /// they apply (see [`Self::forward`]; the hypernetwork's generated weights and inference
+    /// without the task id keep libtorch's operations).
+    fn fused_inference(&self, y: &Tensor, fwd: &Fwd, after: After) -> Option<Tensor> {
+        if fwd.base_train || fwd.generated.is_some() || fwd.multi.is_some() {
+            return None;
         }
-        if let Some(multi) = fwd.multi {
-            return multi.forward(self.index, &y);
+        let bn = FrozenBn {
+            weight: self.bn.ws.as_ref()?,
+            bias: self.bn.bs.as_ref()?,
+            running_mean: &self.bn.running_mean,
+            running_var: &self.bn.running_var,
+            eps: BN_EPS,
+        };
+        let mut inputs = vec![y, bn.weight, bn.bias];
+        if let After::AddRelu(residual) = after {
+            if residual.size() != y.size() || !fused_inference::takes(residual) {
+                return None;
+            }
+            inputs.push(residual);
+        }
+        if !fused_inference::takes(y) || fused_inference::records(&inputs) {
+            return None;
         }
         match fwd.calibration {
-            Some(cal) => cal.layer(self.index).forward(&y, fwd.calibration_train),
-            None => y,
+            Some(cal) => cal
+                .layer(self.index)
+                .fused_after_bn(y, &bn, after, fwd.calibration_train),
+            None => Some(fused_inference::batch_norm_then(y, &bn, after)),
         }
     }
 
@@ -259,6 +319,7 @@ mod tests {
                     base_train: true,
                     ..Fwd::eval(None)
                 },
+                After::Nothing,
             );
             assert_eq!(y.size(), vec![2, 8, 6, 6]);
             assert!(is_channels_last(&y), "cin {cin}: strides {:?}", y.stride());

@@ -1,7 +1,7 @@
 //! A small CNN for 28x28 inputs: three conv + BN + ReLU blocks (widths w, 2w, 4w), 2x2
 //! max-pooling after the first two.
 
-use super::{CalibrationPoint, ConvBn, ConvShape, Fwd};
+use super::{After, CalibrationPoint, ConvBn, ConvShape, Fwd};
 use tch::{nn, Tensor};
 
 #[derive(Debug)]
@@ -42,7 +42,7 @@ impl ConvNet {
     }
 
     pub(super) fn stage(&self, i: usize, x: &Tensor, fwd: &Fwd) -> Tensor {
-        let y = self.blocks[i].forward(x, fwd).relu();
+        let y = self.blocks[i].forward(x, fwd, After::Relu);
         if i + 1 < self.blocks.len() {
             y.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)
         } else {

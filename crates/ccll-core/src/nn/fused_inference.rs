@@ -3,7 +3,9 @@
 //! takes a small convolution and three more memory passes. Inference only: it has no
 //! backward, so [`super::CalibrationLayer`] calls it only where autograd does not record.
 
+use super::After;
 use std::ffi::{c_char, c_int, CStr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tch::Tensor;
 use torch_sys::C_tensor;
 
@@ -19,13 +21,106 @@ extern "C" {
         beta: i64,
         ccm_scale: *const C_tensor,
         ccm_shift: *const C_tensor,
+        bn: *const CFrozenBn,
+        residual: *const C_tensor,
+        relu: c_int,
+        error: *mut c_char,
+        len: usize,
+    ) -> *mut C_tensor;
+    fn ccll_batch_norm_inference(
+        x: *const C_tensor,
+        bn: *const CFrozenBn,
+        residual: *const C_tensor,
+        relu: c_int,
         error: *mut c_char,
         len: usize,
     ) -> *mut C_tensor;
 }
 
+/// `CcllFrozenBn` of the kernel.
+#[repr(C)]
+struct CFrozenBn {
+    weight: *const C_tensor,
+    bias: *const C_tensor,
+    running_mean: *const C_tensor,
+    running_var: *const C_tensor,
+    eps: f64,
+}
+
+/// A conv's batch norm in eval mode (running statistics), as the kernel folds it into a
+/// scale and shift per channel; every tensor `[C]`, contiguous float.
+pub struct FrozenBn<'a> {
+    pub weight: &'a Tensor,
+    pub bias: &'a Tensor,
+    pub running_mean: &'a Tensor,
+    pub running_var: &'a Tensor,
+    pub eps: f64,
+}
+
+impl FrozenBn<'_> {
+    fn to_c(&self) -> CFrozenBn {
+        CFrozenBn {
+            weight: self.weight.as_ptr(),
+            bias: self.bias.as_ptr(),
+            running_mean: self.running_mean.as_ptr(),
+            running_var: self.running_var.as_ptr(),
+            eps: self.eps,
+        }
+    }
+}
+
+/// The residual's pointer (null for none) and the ReLU flag of `after`.
+fn after_args(after: After) -> (*const C_tensor, c_int) {
+    match after {
+        After::Nothing => (std::ptr::null(), 0),
+        After::Relu => (std::ptr::null(), 1),
+        After::AddRelu(residual) => (residual.as_ptr(), 1),
+    }
+}
+
+/// Runs one of the kernel's entry points with an error buffer, and takes the tensor it returns.
+///
+/// # Panics
+/// With the kernel's reason where it refused its input (a caller's bug: the callers check the
+/// conditions first).
+fn take_result(call: impl FnOnce(*mut c_char, usize) -> *mut C_tensor) -> Tensor {
+    let mut error = [0 as c_char; 512];
+    let ptr = call(error.as_mut_ptr(), error.len());
+    if ptr.is_null() {
+        // SAFETY: on failure the kernel wrote a NUL-terminated message into `error`.
+        let why = unsafe { CStr::from_ptr(error.as_ptr()) }.to_string_lossy();
+        panic!("the fused calibration kernel refused its input: {why}");
+    }
+    // SAFETY: the kernel returns a tensor allocated as tch's own (freed by `Tensor`'s drop).
+    unsafe { Tensor::from_ptr(ptr) }
+}
+
+/// Whether inference may take the fused kernels (see [`set_fused_inference`]).
+static FUSED_INFERENCE: AtomicBool = AtomicBool::new(true);
+
+/// Lets inference take the fused kernels (`true`, the default) or makes it compute the
+/// composed libtorch operations that training uses (`false`), for the whole process: for
+/// benchmarks that measure the two side by side, and for checking one against the other.
+pub fn set_fused_inference(enabled: bool) {
+    FUSED_INFERENCE.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether the fused kernels are enabled and take `x` as their input: a float `[N, C, H, W]`
+/// CPU tensor stored NHWC.
+pub fn takes(x: &Tensor) -> bool {
+    FUSED_INFERENCE.load(Ordering::Relaxed)
+        && x.device() == tch::Device::Cpu
+        && x.kind() == tch::Kind::Float
+        && super::conv_bn::is_channels_last(x)
+}
+
+/// Whether autograd would record an operation on `inputs` (the kernels have no backward).
+pub fn records(inputs: &[&Tensor]) -> bool {
+    grad_mode_enabled() && inputs.iter().any(|t| t.requires_grad())
+}
+
 /// Whether autograd records operations on this thread (false inside `tch::no_grad`).
-pub fn grad_mode_enabled() -> bool {
+fn grad_mode_enabled() -> bool {
     // SAFETY: reads a thread-local flag.
     unsafe { ccll_grad_mode_enabled() != 0 }
 }
@@ -59,13 +154,20 @@ pub struct EvalCcm {
 
 /// `CCM(SCM(x))` (or `SCM(x)` without `ccm`) for `x` `[N, C, H, W]` float on the CPU, stored
 /// channels-last; `kernel` is SCM's `[C, alpha, 3, 3]` with the residual folded in,
-/// contiguous. Returns a new channels-last tensor.
+/// contiguous. Where `bn` is given, `x` is a conv's output and its frozen BN comes first;
+/// `after` follows (`residual` NHWC, the shape of `x`). Returns a new channels-last tensor.
 ///
 /// # Panics
 /// On an input the kernel does not take (a caller's bug: [`super::CalibrationLayer`] checks
 /// the conditions first), with the kernel's reason.
-pub fn calibrate(x: &Tensor, kernel: &Tensor, alpha: i64, ccm: Option<&EvalCcm>) -> Tensor {
-    let mut error = [0 as c_char; 512];
+pub fn calibrate(
+    x: &Tensor,
+    kernel: &Tensor,
+    alpha: i64,
+    ccm: Option<&EvalCcm>,
+    bn: Option<&FrozenBn>,
+    after: After,
+) -> Tensor {
     let null = std::ptr::null::<C_tensor>();
     let (weight, beta, scale, shift) = match ccm {
         Some(c) => (
@@ -76,9 +178,13 @@ pub fn calibrate(x: &Tensor, kernel: &Tensor, alpha: i64, ccm: Option<&EvalCcm>)
         ),
         None => (null, 0, null, null),
     };
-    // SAFETY: every tensor is live for the call; the kernel returns a tensor allocated as
-    // tch's own (freed by `Tensor`'s drop), or null with a NUL-terminated message.
-    let ptr = unsafe {
+    let bn = bn.map(FrozenBn::to_c);
+    let bn_ptr = bn
+        .as_ref()
+        .map_or(std::ptr::null(), |b| b as *const CFrozenBn);
+    let (residual, relu) = after_args(after);
+    // SAFETY: every tensor is live for the call.
+    take_result(|error, len| unsafe {
         ccll_calibration_inference(
             x.as_ptr(),
             kernel.as_ptr(),
@@ -87,13 +193,25 @@ pub fn calibrate(x: &Tensor, kernel: &Tensor, alpha: i64, ccm: Option<&EvalCcm>)
             beta,
             scale,
             shift,
-            error.as_mut_ptr(),
-            error.len(),
+            bn_ptr,
+            residual,
+            relu,
+            error,
+            len,
         )
-    };
-    if ptr.is_null() {
-        let why = unsafe { CStr::from_ptr(error.as_ptr()) }.to_string_lossy();
-        panic!("the fused calibration kernel refused its input: {why}");
-    }
-    unsafe { Tensor::from_ptr(ptr) }
+    })
+}
+
+/// `after(BN(x))` in one pass, for a conv's output `x` (as [`calibrate`] takes it) where no
+/// calibration follows the BN: the base network's layers. Returns a new channels-last tensor.
+///
+/// # Panics
+/// On an input the kernel does not take (a caller's bug), with the kernel's reason.
+pub fn batch_norm_then(x: &Tensor, bn: &FrozenBn, after: After) -> Tensor {
+    let bn = bn.to_c();
+    let (residual, relu) = after_args(after);
+    // SAFETY: every tensor is live for the call.
+    take_result(|error, len| unsafe {
+        ccll_batch_norm_inference(x.as_ptr(), &bn, residual, relu, error, len)
+    })
 }

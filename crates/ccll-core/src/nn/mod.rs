@@ -14,11 +14,10 @@ mod task_modules;
 
 pub use backbone::{Arch, Backbone};
 pub use calibration::{
-    set_fused_inference, Calibration, CalibrationLayer, CalibrationSpec, Ccm, MultiTask, Scm,
-    ScmFormulation,
+    Calibration, CalibrationLayer, CalibrationSpec, Ccm, MultiTask, Scm, ScmFormulation,
 };
-pub use conv_bn::{channels_last_on_cpu, is_channels_last, ConvBn, ConvShape, ConvTrace};
-pub use fused_inference::{cap_fused_kernel_lanes, fused_kernel_lanes};
+pub use conv_bn::{channels_last_on_cpu, is_channels_last, After, ConvBn, ConvShape, ConvTrace};
+pub use fused_inference::{cap_fused_kernel_lanes, fused_kernel_lanes, set_fused_inference};
 pub use task_modules::{count_trainable, is_buffer, TaskModules, CALIBRATION_PREFIX, HEAD_PREFIX};
 
 use std::cell::RefCell;

@@ -1,7 +1,7 @@
 //! ResNet-18 with torchvision's layer names, an ImageNet stem (7x7/2 conv + max-pool) or a
 //! CIFAR stem (3x3/1 conv, no max-pool), and a configurable width.
 
-use super::{CalibrationPoint, ConvBn, ConvShape, Fwd};
+use super::{After, CalibrationPoint, ConvBn, ConvShape, Fwd};
 use tch::{nn, Tensor};
 
 #[derive(Debug)]
@@ -47,13 +47,12 @@ impl BasicBlock {
 
     /// conv1 -> BN -> CM -> ReLU -> conv2 -> BN -> CM, plus the (calibrated) shortcut, ReLU.
     fn forward(&self, x: &Tensor, fwd: &Fwd) -> Tensor {
-        let y = self.conv1.forward(x, fwd).relu();
-        let y = self.conv2.forward(&y, fwd);
+        let y = self.conv1.forward(x, fwd, After::Relu);
         let shortcut = match &self.downsample {
-            Some(d) => d.forward(x, fwd),
+            Some(d) => d.forward(x, fwd, After::Nothing),
             None => x.shallow_clone(),
         };
-        (y + shortcut).relu()
+        self.conv2.forward(&y, fwd, After::AddRelu(&shortcut))
     }
 }
 
@@ -110,7 +109,7 @@ impl ResNet18 {
 
     pub(super) fn stage(&self, i: usize, x: &Tensor, fwd: &Fwd) -> Tensor {
         if i == 0 {
-            let y = self.stem.forward(x, fwd).relu();
+            let y = self.stem.forward(x, fwd, After::Relu);
             return if self.max_pool {
                 y.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)
             } else {

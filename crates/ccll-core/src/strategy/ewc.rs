@@ -386,7 +386,19 @@ impl Method for Ewc {
                 a.size(),
                 theta.size()
             );
-            terms.insert(name.clone(), (a, mu));
+            // In the parameter's memory layout (channels-last convs on the CPU), as the run
+            // that saved them had them: the penalty's sums then run in the same order, and
+            // the resumed run gives the same bits (the file's contiguous copies summed in
+            // another order on an AVX-512 Intel Xeon, 2026-12-08).
+            let laid_out_like_theta = |t: &Tensor| {
+                let mut out = theta.empty_like();
+                tch::no_grad(|| out.copy_(t));
+                out
+            };
+            terms.insert(
+                name.clone(),
+                (laid_out_like_theta(&a), laid_out_like_theta(&mu)),
+            );
         }
         self.set_penalty(Consolidated {
             terms,
