@@ -41,11 +41,12 @@ pub fn backbones(quick: bool) -> Vec<ModelSpec> {
 }
 
 /// What a missed time target's row points to: the profile of where the time goes.
-const WHERE_THE_TIME_GOES: &str = "missed: the fused kernel is bound by memory at alpha 1 \
-     and 2 (it reads the input twice and writes the output: about two copies' time, against \
-     1-3 % of the FLOPs) and runs its multiply-adds at one half (alpha 4) to two thirds \
-     (alpha 8, AVX-512) of the base convolution's rate (README, \"The fused inference \
-     kernel\", where the time goes now)";
+const WHERE_THE_TIME_GOES: &str = "missed: against a base whose BN, ReLU and residual adds \
+     are fused as far (one pass), what remains is calibration's own work: SCM's multiply-adds \
+     (at one half, alpha 4, to two thirds, alpha 8, of the base convolution's rate) and the \
+     kernel's passes through L1 and L2 (the rows' copies, the gate's pass over the image's \
+     output), about 6-9 % of the base's time at alpha 1 and 2 against targets that leave 5 % \
+     (README, \"The fused inference kernel\", where the time goes now)";
 
 /// How the calibrated model's inference computes calibration on `device`.
 fn calibration_path(device: Device, alpha: i64) -> String {

@@ -67,35 +67,3 @@ pub fn set_generator_state(device: Device, state: &Tensor) -> anyhow::Result<()>
     );
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tch::Kind;
-
-    #[test]
-    fn restoring_the_state_repeats_the_draws() {
-        tch::manual_seed(7);
-        let _ = Tensor::rand([3], (Kind::Float, Device::Cpu));
-        let state = generator_state(Device::Cpu).unwrap();
-        let first = Tensor::rand([5], (Kind::Float, Device::Cpu));
-        let _ = Tensor::randperm(10, (Kind::Int64, Device::Cpu));
-        set_generator_state(Device::Cpu, &state).unwrap();
-        let again = Tensor::rand([5], (Kind::Float, Device::Cpu));
-        assert!(first.equal(&again));
-        let other = Tensor::rand([5], (Kind::Float, Device::Cpu));
-        assert!(!first.equal(&other));
-    }
-
-    #[test]
-    fn a_bad_state_is_refused_with_libtorch_reason() {
-        let bad = Tensor::zeros([3], (Kind::Uint8, Device::Cpu));
-        let e = set_generator_state(Device::Cpu, &bad)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("cannot restore the random generator's state"),
-            "{e}"
-        );
-    }
-}

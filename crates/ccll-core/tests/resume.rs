@@ -7,12 +7,14 @@
 mod common;
 
 use ccll_core::checkpoint::read_tensors;
+use ccll_core::generator_state::{generator_state, set_generator_state};
 use ccll_core::run::{run, train_base, RunOptions, PROGRESS_FILE};
 use ccll_core::{Placement, RunConfig};
 use ccll_results::{RunResult, WorkerEvent};
 use common::exclusive;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use tch::{Device, Kind, Tensor};
 
 fn config(method: &str, epochs: usize) -> RunConfig {
     config_with(method, epochs, "")
@@ -332,4 +334,35 @@ fn a_base_job_killed_inside_task_1_continues_after_its_last_saved_epoch() {
     }
     assert!(!dir.path().join(PROGRESS_FILE).exists());
     assert!(!dir.path().join("task1.epoch2.state.safetensors").exists());
+}
+
+// The random generator's state, which in-task states carry (`generator_state.rs`). Here, not
+// beside the module: libtorch's generator is global to the process, and the module's tests
+// drew from it concurrently with the library's other tests; these take turns (`exclusive`).
+
+#[test]
+fn restoring_the_generator_state_repeats_the_draws() {
+    let _rng = exclusive();
+    tch::manual_seed(7);
+    let _ = Tensor::rand([3], (Kind::Float, Device::Cpu));
+    let state = generator_state(Device::Cpu).unwrap();
+    let first = Tensor::rand([5], (Kind::Float, Device::Cpu));
+    let _ = Tensor::randperm(10, (Kind::Int64, Device::Cpu));
+    set_generator_state(Device::Cpu, &state).unwrap();
+    let again = Tensor::rand([5], (Kind::Float, Device::Cpu));
+    assert!(first.equal(&again));
+    let other = Tensor::rand([5], (Kind::Float, Device::Cpu));
+    assert!(!first.equal(&other));
+}
+
+#[test]
+fn a_bad_generator_state_is_refused_with_libtorch_reason() {
+    let bad = Tensor::zeros([3], (Kind::Uint8, Device::Cpu));
+    let e = set_generator_state(Device::Cpu, &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot restore the random generator's state"),
+        "{e}"
+    );
 }

@@ -669,6 +669,17 @@ mod tests {
         }
     }
 
+    /// SCM and CCM at one of [`KERNEL_FORMS`], and its channel count.
+    fn both_modules((alpha, beta, channels): (i64, i64, i64)) -> (CalibrationSpec, i64) {
+        let spec = CalibrationSpec {
+            alpha,
+            beta,
+            scm: true,
+            ccm: true,
+        };
+        (spec, channels)
+    }
+
     /// A frozen BN's tensors for `channels`, with non-trivial values.
     fn frozen_bn_tensors(channels: i64) -> [Tensor; 4] {
         [
@@ -711,13 +722,8 @@ mod tests {
 
     #[test]
     fn the_fused_kernel_applies_the_bn_before_and_the_residual_and_relu_after() {
-        for (alpha, beta, channels) in KERNEL_FORMS {
-            let spec = CalibrationSpec {
-                alpha,
-                beta,
-                scm: true,
-                ccm: true,
-            };
+        for form in KERNEL_FORMS {
+            let (spec, channels) = both_modules(form);
             let vs = nn::VarStore::new(Device::Cpu);
             let layer = trained_layer(&vs, channels, spec);
             let bn_tensors = frozen_bn_tensors(channels);
@@ -759,13 +765,8 @@ mod tests {
             return;
         }
         let mut differ = Vec::new();
-        for (alpha, beta, channels) in KERNEL_FORMS {
-            let spec = CalibrationSpec {
-                alpha,
-                beta,
-                scm: true,
-                ccm: true,
-            };
+        for form in KERNEL_FORMS {
+            let (spec, channels) = both_modules(form);
             let vs = nn::VarStore::new(Device::Cpu);
             let layer = trained_layer(&vs, channels, spec);
             let x = super::super::conv_bn::to_channels_last(&ramp(&[3, channels, 9, 13], 1.0));
