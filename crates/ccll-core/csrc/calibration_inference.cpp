@@ -1,12 +1,15 @@
 // One task's calibration (SCM, then optionally CCM) at inference, fused into one pass over an
 // NHWC float activation, image by image, where libtorch takes a small convolution and three
-// more memory passes (CCM's pooling, gate multiply, and SCM's output written and read back).
+// more memory passes (CCM's pooling, gate multiply, and SCM's output written and read back);
+// with the conv's frozen BN before it and the network's ReLU or residual add and ReLU after it
+// in the same pass (and, for layers without calibration, those alone in one pass).
 //
-// CCM's gate is known before SCM's output is computed: SCM is linear, so the mean of its
-// output is its kernel applied to the input's channel sums over the pixels each tap reads
-// (the whole image less one edge row and/or column). The image is read once for those sums,
-// once (from cache) for SCM, and the output written once, already multiplied by the gate.
-// SCM reads its input through a ring of three zero-bordered rows (small enough for L1/L2).
+// CCM's gate needs no pass of its own: SCM is linear, so the mean of its output is its kernel
+// applied to the input's channel sums over the pixels each tap reads (the whole image less
+// one edge row and/or column), gathered as SCM's input rows are loaded. The image is read
+// once from memory, SCM's output written, and the gate (with the add and ReLU) applied in one
+// pass over the image's output while it is in L2. SCM reads its input through a ring of three
+// zero-bordered rows (small enough for L1/L2).
 //
 // The ways of vectorising SCM over channels (`Form`), chosen by alpha and the vector width:
 //  - lanes (alpha 1, 2, 4): a pixel's channels loaded once per tap, input j of each group
