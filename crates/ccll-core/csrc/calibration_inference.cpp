@@ -292,15 +292,16 @@ struct Rows {
   float* start(int64_t k) { return data + k * slot + guard; }
   const float* start(int64_t k) const { return data + k * slot + guard; }
 
-  // The `n` floats of one pixel from channel ch (n a multiple of 8) into dst, through the BN
-  // where there is one: vectors of 8 at either width (the same bits).
-  CCLL_INLINE void copy_channels(float* dst, const float* src, int64_t ch, int64_t n) const {
+  // `pixels` pixels of `n` channels from channel ch0 (of C) into dst, through the BN where
+  // there is one (`pointwise` at L lanes: the same bits at either width).
+  template <int L>
+  CCLL_INLINE void copy_through_bn(float* dst, const float* src, int64_t ch0, int64_t pixels,
+                                   int64_t n) const {
     if (scale == nullptr) {
-      std::memcpy(dst, src, sizeof(float) * n);
-      return;
-    }
-    for (int64_t k = 0; k < n; k += 8) {
-      store(dst + k, mul_add(::load(src + k), ::load(scale + ch + k), ::load(shift + ch + k)));
+      std::memcpy(dst, src, sizeof(float) * pixels * n);
+    } else {
+      pointwise<L, Pre::kAffine, false, false>(src, scale + ch0, shift + ch0, nullptr, pixels, n,
+                                               dst);
     }
   }
 
@@ -311,11 +312,7 @@ struct Rows {
     const float* src = image + r * w * c;
     float* dst = start(r % 3);
     if (group == 0) {
-      if (scale == nullptr) {
-        std::memcpy(dst + c, src, sizeof(float) * w * c);
-      } else {
-        pointwise<L, Pre::kAffine, false, false>(src, scale, shift, nullptr, w, c, dst + c);
-      }
+      copy_through_bn<L>(dst + c, src, 0, w, c);
       return;
     }
     if (interleave) {
@@ -330,8 +327,9 @@ struct Rows {
     }
     for (int64_t col = 0; col < w; ++col) {
       for (int64_t g = 0; g < c / group; ++g) {
-        copy_channels(dst + (g * (w + 2) + col + 1) * group, src + col * c + g * group,
-                      g * group, group);
+        // (A group is whole vectors of 8: no tail.)
+        copy_through_bn<8>(dst + (g * (w + 2) + col + 1) * group, src + col * c + g * group,
+                           g * group, 1, group);
       }
     }
   }

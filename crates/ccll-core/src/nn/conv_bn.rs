@@ -178,7 +178,10 @@ impl ConvBn {
     /// they apply (see [`Self::forward`]; the hypernetwork's generated weights and inference
     /// without the task id keep libtorch's operations).
     fn fused_inference(&self, y: &Tensor, fwd: &Fwd, after: After) -> Option<Tensor> {
-        if fwd.base_train || fwd.generated.is_some() || fwd.multi.is_some() {
+        // Training (the base's or calibration's) leaves before any check: this runs in every
+        // training step.
+        let calibration_trains = fwd.calibration.is_some() && fwd.calibration_train;
+        if fwd.base_train || calibration_trains || fwd.generated.is_some() || fwd.multi.is_some() {
             return None;
         }
         let bn = FrozenBn {
